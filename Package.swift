@@ -1,0 +1,47 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let strict: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "Sockets",
+    products: [
+        .library(name: "Sockets", targets: ["Sockets"]),
+        .executable(name: "sock", targets: ["sock"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // Only what Swift cannot express: macros (CMSG_*, FD_SET), headers Glibc's module lacks.
+        .target(name: "CSocketShims"),
+        // Layer 1: one thin wrapper per system call; EINTR retried, errno captured at once.
+        .target(
+            name: "SocketSyscalls",
+            dependencies: ["CSocketShims", .product(name: "SystemPackage", package: "swift-system")],
+            swiftSettings: strict
+        ),
+        // Layer 2: the synchronous core.
+        .target(
+            name: "Sockets",
+            dependencies: ["SocketSyscalls", "CSocketShims", .product(name: "SystemPackage", package: "swift-system")],
+            swiftSettings: strict
+        ),
+        // Layer 4: the command-line tool.
+        .executableTarget(
+            name: "sock",
+            dependencies: ["Sockets", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "SocketsTests",
+            dependencies: ["Sockets", "SocketSyscalls"],
+            swiftSettings: strict
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

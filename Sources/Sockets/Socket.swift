@@ -1,0 +1,390 @@
+import Glibc
+import CSocketShims
+import SocketSyscalls
+public import SystemPackage
+import Synchronization
+
+/// An open socket: the owner of one descriptor.
+///
+/// - Created with `SOCK_CLOEXEC`, so no child process inherits it.
+/// - Closed by ``close()`` (idempotent) or when the last reference goes away.
+/// - Safe to share between threads: each call holds the descriptor open while it runs, and
+///   ``close()`` during a blocked call shuts the socket down to wake that call, which then
+///   fails with ``SocketError/Reason/closed``; the descriptor number is released only once
+///   no call is using it, so it can never be reused under a running call.
+/// - Every send passes `MSG_NOSIGNAL`: a closed peer gives `EPIPE`, never `SIGPIPE`.
+public final class Socket: Sendable, CustomStringConvertible {
+    /// The descriptor; valid while ``state`` says open.
+    let fd: CInt
+
+    /// Bit 0: closed (no new calls). Bit 1: released (never close the descriptor).
+    /// Bits 2...: the number of calls using the descriptor right now.
+    let state: Atomic<Int>
+
+    static let closedBit = 1
+    static let releasedBit = 2
+    static let userUnit = 4
+
+    /// Adopts an open descriptor; the socket now owns it and closes it.
+    ///
+    /// The descriptor must be open and owned by nobody else.
+    public init(adopting descriptor: CInt) {
+        fd = descriptor
+        state = Atomic(0)
+    }
+
+    /// Opens a socket: `socket(domain, type | SOCK_CLOEXEC, protocol)`.
+    ///
+    /// - Parameters:
+    ///   - domain: the address family, such as ``SocketDomain/inet``.
+    ///   - type: ``SocketType/stream``, ``SocketType/datagram``, ``SocketType/raw``,
+    ///     ``SocketType/sequencedPacket``, ...
+    ///   - protocol: usually ``SocketProtocol/default``.
+    ///   - nonBlocking: open in non-blocking mode (`SOCK_NONBLOCK`).
+    /// - Throws: ``SocketError``; a family Linux lacks gives `EAFNOSUPPORT`.
+    public convenience init(
+        _ domain: SocketDomain, _ type: SocketType, _ protocol: SocketProtocol = .default, nonBlocking: Bool = false
+    ) throws(SocketError) {
+        let flags = CInt(SOCK_CLOEXEC.rawValue) | (nonBlocking ? CInt(SOCK_NONBLOCK.rawValue) : 0)
+        do {
+            let fd = try Syscall.socket(domain: domain.rawValue, type: type.rawValue | flags, protocol: `protocol`.rawValue)
+            self.init(adopting: fd)
+        } catch {
+            throw SocketError("socket", address: "\(domain), \(type), \(`protocol`)", errno: error)
+        }
+    }
+
+    /// A connected pair of sockets: `socketpair(2)`, both close-on-exec.
+    public static func pair(
+        _ domain: SocketDomain = .unix, _ type: SocketType = .stream, _ protocol: SocketProtocol = .default, nonBlocking: Bool = false
+    ) throws(SocketError) -> (Socket, Socket) {
+        let flags = CInt(SOCK_CLOEXEC.rawValue) | (nonBlocking ? CInt(SOCK_NONBLOCK.rawValue) : 0)
+        do {
+            let (first, second) = try Syscall.socketpair(domain: domain.rawValue, type: type.rawValue | flags, protocol: `protocol`.rawValue)
+            return (Socket(adopting: first), Socket(adopting: second))
+        } catch {
+            throw SocketError("socketpair", address: "\(domain), \(type)", errno: error)
+        }
+    }
+
+    deinit {
+        let current = state.load(ordering: .acquiring)
+        if current & (Self.closedBit | Self.releasedBit) == 0 {
+            try? Syscall.close(fd)
+        }
+    }
+
+    // MARK: Descriptor access
+
+    /// Marks one call as using the descriptor; `false` once the socket is closed.
+    @inline(__always)
+    func enter() -> Bool {
+        var current = state.load(ordering: .relaxed)
+        while current & Self.closedBit == 0 {
+            let (exchanged, original) = state.weakCompareExchange(
+                expected: current, desired: current + Self.userUnit, ordering: .acquiring)
+            if exchanged { return true }
+            current = original
+        }
+        return false
+    }
+
+    /// Ends a call; the last call out of a closed socket closes the descriptor.
+    @inline(__always)
+    func leave() {
+        let remaining = state.wrappingSubtract(Self.userUnit, ordering: .acquiringAndReleasing).newValue
+        if remaining == Self.closedBit {
+            try? Syscall.close(fd)
+        }
+    }
+
+    /// Runs `body` with the descriptor, which stays open until `body` returns.
+    ///
+    /// This is how to use the socket with calls this library does not wrap. Do not close the
+    /// descriptor inside `body`.
+    /// - Throws: ``SocketError/Reason/closed`` if the socket is closed, else what `body` throws.
+    public func withDescriptor<R>(_ body: (CInt) throws -> R) throws -> R {
+        guard enter() else { throw SocketError("use socket", reason: .closed) }
+        defer { leave() }
+        return try body(fd)
+    }
+
+    /// Runs a system call wrapper on the descriptor and turns its errno into a ``SocketError``
+    /// naming `operation` (and `address`, when given).
+    func call<R>(_ operation: StaticString, address: @autoclosure () -> String? = nil, _ body: (CInt) throws(Errno) -> R) throws(SocketError) -> R {
+        guard enter() else { throw SocketError(operation.description, address: address(), reason: .closed) }
+        defer { leave() }
+        do {
+            return try body(fd)
+        } catch {
+            throw SocketError(operation.description, address: address(), errno: error)
+        }
+    }
+
+    /// The descriptor number, for logging or for `select`/`poll` sets; `-1` once closed.
+    ///
+    /// It is only valid while the socket is open: prefer ``withDescriptor(_:)``.
+    public var descriptor: CInt {
+        state.load(ordering: .acquiring) & Self.closedBit == 0 ? fd : -1
+    }
+
+    /// Whether ``close()`` or ``releaseDescriptor()`` has been called.
+    public var isClosed: Bool { state.load(ordering: .acquiring) & Self.closedBit != 0 }
+
+    /// Gives up ownership: returns the descriptor, which this socket will no longer use or close.
+    /// - Throws: ``SocketError/Reason/closed`` if it was already closed or released.
+    public func releaseDescriptor() throws(SocketError) -> CInt {
+        let previous = state.bitwiseOr(Self.closedBit | Self.releasedBit, ordering: .acquiringAndReleasing).oldValue
+        guard previous & Self.closedBit == 0 else { throw SocketError("release descriptor", reason: .closed) }
+        return fd
+    }
+
+    /// Closes the socket. Calling it again does nothing.
+    ///
+    /// Calls blocked in other threads are woken (the socket is shut down first) and fail with
+    /// ``SocketError/Reason/closed``; the descriptor is closed when the last of them returns.
+    /// - Throws: the error of `close(2)` itself, when it runs here and fails.
+    public func close() throws(SocketError) {
+        let previous = state.bitwiseOr(Self.closedBit, ordering: .acquiringAndReleasing).oldValue
+        guard previous & Self.closedBit == 0 else { return }
+        if previous >= Self.userUnit {
+            // Wake blocked callers; the last of them closes the descriptor (see `leave`).
+            try? Syscall.shutdown(fd, how: CInt(SHUT_RDWR))
+            return
+        }
+        do {
+            try Syscall.close(fd)
+        } catch {
+            throw SocketError("close", errno: error)
+        }
+    }
+
+    /// A new socket on a duplicate of this descriptor (`F_DUPFD_CLOEXEC`), sharing the same
+    /// open socket: like socket2's `try_clone` and Python's `dup()`.
+    public func duplicate() throws(SocketError) -> Socket {
+        Socket(adopting: try call("dup") { fd throws(Errno) in try Syscall.duplicate(fd) })
+    }
+
+    public var description: String {
+        let fd = descriptor
+        return fd >= 0 ? "Socket(fd: \(fd))" : "Socket(closed)"
+    }
+
+    // MARK: Modes
+
+    /// Non-blocking mode (`O_NONBLOCK`): calls that would block fail with `EAGAIN`
+    /// (``SocketError/isWouldBlock``), or return `nil` from the `try...` methods.
+    public func isNonBlocking() throws(SocketError) -> Bool {
+        try call("fcntl(F_GETFL)") { fd throws(Errno) in try Syscall.fileStatusFlags(fd) } & CInt(O_NONBLOCK) != 0
+    }
+
+    /// Sets or clears `O_NONBLOCK`.
+    public func setNonBlocking(_ nonBlocking: Bool) throws(SocketError) {
+        try call("fcntl(F_SETFL)") { fd throws(Errno) in
+            let flags = try Syscall.fileStatusFlags(fd)
+            let wanted = nonBlocking ? flags | CInt(O_NONBLOCK) : flags & ~CInt(O_NONBLOCK)
+            if wanted != flags { try Syscall.setFileStatusFlags(fd, wanted) }
+        }
+    }
+
+    /// Whether the descriptor is closed on `exec` (`FD_CLOEXEC`); true unless changed.
+    public func isCloseOnExec() throws(SocketError) -> Bool {
+        try call("fcntl(F_GETFD)") { fd throws(Errno) in try Syscall.descriptorFlags(fd) } & CInt(FD_CLOEXEC) != 0
+    }
+
+    /// Sets or clears `FD_CLOEXEC` (clear it only to hand the socket to a child process).
+    public func setCloseOnExec(_ closeOnExec: Bool) throws(SocketError) {
+        try call("fcntl(F_SETFD)") { fd throws(Errno) in
+            let flags = try Syscall.descriptorFlags(fd)
+            try Syscall.setDescriptorFlags(fd, closeOnExec ? flags | CInt(FD_CLOEXEC) : flags & ~CInt(FD_CLOEXEC))
+        }
+    }
+
+    // MARK: Connections
+
+    /// Binds to a local address: `bind(2)`. Port 0 asks for an ephemeral port; read it back
+    /// with ``localAddress()``. Binding ``UnixSocketAddress/unnamed`` autobinds an abstract name.
+    public func bind(to address: SocketAddress) throws(SocketError) {
+        try call("bind", address: address.description) { fd throws(Errno) in
+            try address.withUnsafeSockaddr { (pointer, length) throws(Errno) in try Syscall.bind(fd, pointer, length) }
+        }
+    }
+
+    /// Starts accepting connections: `listen(2)`.
+    /// - Parameter backlog: the queue of connections not yet accepted; the kernel caps it at
+    ///   `net.core.somaxconn`. Negative values are rejected.
+    public func listen(backlog: Int = 128) throws(SocketError) {
+        guard let backlog = CInt(exactly: backlog), backlog >= 0 else {
+            throw SocketError.invalid("listen", nil, "backlog \(backlog) is outside 0...\(CInt.max)")
+        }
+        try call("listen") { fd throws(Errno) in try Syscall.listen(fd, backlog: backlog) }
+    }
+
+    /// Connects: `connect(2)`. On a blocking socket this waits until connected; on a
+    /// non-blocking one, see ``tryConnect(to:)``.
+    ///
+    /// On a datagram socket it sets the default destination and filters incoming datagrams;
+    /// connect to ``disconnectAddress`` (`AF_UNSPEC`) to undo that.
+    public func connect(to address: SocketAddress) throws(SocketError) {
+        let result = try call("connect", address: address.description) { fd throws(Errno) in
+            try address.withUnsafeSockaddr { (pointer, length) throws(Errno) in try Syscall.connect(fd, pointer, length) }
+        }
+        if case .wouldBlock = result {
+            // Interrupted, or non-blocking: wait for the outcome like `connect` would.
+            try finishConnect(to: address, deadline: nil)
+        }
+    }
+
+    /// Starts a connect on a non-blocking socket: `true` when it completed at once, `false`
+    /// when it is under way (`EINPROGRESS`); then wait for writability and call
+    /// ``finishConnect()``.
+    public func tryConnect(to address: SocketAddress) throws(SocketError) -> Bool {
+        let result = try call("connect", address: address.description) { fd throws(Errno) in
+            try address.withUnsafeSockaddr { (pointer, length) throws(Errno) in try Syscall.connect(fd, pointer, length) }
+        }
+        return result.value != nil
+    }
+
+    /// Reads the outcome of a non-blocking connect (`SO_ERROR`) once the socket is writable.
+    /// - Throws: the connect's error, such as `ECONNREFUSED`.
+    public func finishConnect() throws(SocketError) {
+        let pending = try takeError()
+        if let pending {
+            throw SocketError("connect", address: (try? peerAddressIfAny())?.description, errno: pending)
+        }
+    }
+
+    /// Connects, giving up after `timeout`: a non-blocking connect, `poll(2)` for writability
+    /// with the time left, then `SO_ERROR`. The socket's blocking mode is restored after.
+    /// - Throws: ``SocketError/Reason/timedOut`` when the time runs out.
+    public func connect(to address: SocketAddress, timeout: Duration) throws(SocketError) {
+        let wasNonBlocking = try isNonBlocking()
+        if !wasNonBlocking { try setNonBlocking(true) }
+        defer { if !wasNonBlocking { try? setNonBlocking(false) } }
+        if try tryConnect(to: address) { return }
+        try finishConnect(to: address, deadline: ContinuousClock.now.advanced(by: timeout))
+    }
+
+    /// Waits for a connect under way to finish, then reports its outcome.
+    func finishConnect(to address: SocketAddress, deadline: ContinuousClock.Instant?) throws(SocketError) {
+        guard try waitUntil(.writable, deadline: deadline, operation: "connect", address: address.description) else {
+            throw SocketError("connect", address: address.description, reason: .timedOut)
+        }
+        if let pending = try takeError() {
+            throw SocketError("connect", address: address.description, errno: pending)
+        }
+    }
+
+    /// The pending error (`SO_ERROR`), which reading clears; `nil` when there is none.
+    public func takeError() throws(SocketError) -> Errno? {
+        var value: CInt = 0
+        var length = socklen_t(MemoryLayout<CInt>.size)
+        try call("getsockopt(SO_ERROR)") { fd throws(Errno) in
+            try Syscall.getsockopt(fd, level: SOL_SOCKET, name: SO_ERROR, &value, &length)
+        }
+        return value == 0 ? nil : Errno(rawValue: value)
+    }
+
+    /// Waits up to the deadline for readiness with `poll(2)`; `false` when the time ran out.
+    /// `EINTR` is retried with the time left.
+    func waitUntil(_ events: PollEvents, deadline: ContinuousClock.Instant?, operation: StaticString, address: String? = nil) throws(SocketError) -> Bool {
+        try call(operation, address: address) { fd throws(Errno) in
+            while true {
+                var entry = pollfd(fd: fd, events: Int16(truncatingIfNeeded: events.rawValue), revents: 0)
+                var timeout: CInt = -1
+                if let deadline {
+                    let left = ContinuousClock.now.duration(to: deadline)
+                    if left <= .zero { return false }
+                    timeout = Self.milliseconds(roundingUp: left)
+                }
+                do throws(Errno) {
+                    if try Syscall.poll(&entry, 1, timeoutMilliseconds: timeout) > 0 { return true }
+                    if deadline == nil { continue }
+                } catch where error == .interrupted {
+                    continue
+                }
+            }
+        }
+    }
+
+    /// A duration in whole milliseconds, rounded up so that a wait never ends early, capped
+    /// at `CInt.max`.
+    static func milliseconds(roundingUp duration: Duration) -> CInt {
+        let (seconds, attoseconds) = duration.components
+        if seconds >= Int64(CInt.max / 1000) { return CInt.max }
+        let milliseconds = seconds * 1000 + (attoseconds + 999_999_999_999_999) / 1_000_000_000_000_000
+        return CInt(clamping: max(0, milliseconds))
+    }
+
+    /// Accepts a connection: `accept4(2)` with `SOCK_CLOEXEC`. Waits on a blocking socket.
+    /// - Returns: the connected socket and the peer's address.
+    public func accept(nonBlocking: Bool = false) throws(SocketError) -> (socket: Socket, peer: SocketAddress) {
+        guard let accepted = try tryAccept(nonBlocking: nonBlocking) else {
+            throw SocketError("accept", errno: .resourceTemporarilyUnavailable)
+        }
+        return accepted
+    }
+
+    /// Accepts a connection if one is waiting; `nil` when none is (non-blocking listener).
+    ///
+    /// A connection reset while still queued (`ECONNABORTED`) is skipped, not reported.
+    public func tryAccept(nonBlocking: Bool = false) throws(SocketError) -> (socket: Socket, peer: SocketAddress)? {
+        var storage = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let flags = CInt(SOCK_CLOEXEC.rawValue) | (nonBlocking ? CInt(SOCK_NONBLOCK.rawValue) : 0)
+        let result = try call("accept") { fd throws(Errno) in
+            try withUnsafeMutablePointer(to: &storage) { (pointer) throws(Errno) -> IOResult<CInt> in
+                try pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { (address) throws(Errno) -> IOResult<CInt> in
+                    try Syscall.accept(fd, address, &length, flags: flags)
+                }
+            }
+        }
+        guard case .complete(let descriptor) = result else { return nil }
+        let peer = withUnsafeBytes(of: &storage) { SocketAddress(sockaddr: $0.baseAddress!, length: length) }
+        return (Socket(adopting: descriptor), peer)
+    }
+
+    /// Shuts down one or both directions: `shutdown(2)`. Shutting down writing sends the
+    /// peer end-of-file while still letting this side read (a half-close).
+    public func shutdown(_ direction: ShutdownDirection) throws(SocketError) {
+        try call("shutdown") { fd throws(Errno) in try Syscall.shutdown(fd, how: direction.rawValue) }
+    }
+
+    /// The address this socket is bound to: `getsockname(2)`.
+    public func localAddress() throws(SocketError) -> SocketAddress {
+        try address("getsockname") { fd, pointer, length throws(Errno) in try Syscall.getsockname(fd, pointer, length) }
+    }
+
+    /// The address of the connected peer: `getpeername(2)`. Fails with `ENOTCONN` when
+    /// not connected.
+    public func peerAddress() throws(SocketError) -> SocketAddress {
+        try address("getpeername") { fd, pointer, length throws(Errno) in try Syscall.getpeername(fd, pointer, length) }
+    }
+
+    func peerAddressIfAny() throws(SocketError) -> SocketAddress? {
+        try? peerAddress()
+    }
+
+    private func address(
+        _ operation: StaticString,
+        _ body: (CInt, UnsafeMutablePointer<sockaddr>, UnsafeMutablePointer<socklen_t>) throws(Errno) -> Void
+    ) throws(SocketError) -> SocketAddress {
+        var storage = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        try call(operation) { fd throws(Errno) in
+            try withUnsafeMutablePointer(to: &storage) { (pointer) throws(Errno) in
+                try pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { (address) throws(Errno) in
+                    try body(fd, address, &length)
+                }
+            }
+        }
+        return withUnsafeBytes(of: &storage) { SocketAddress(sockaddr: $0.baseAddress!, length: length) }
+    }
+
+    /// The address that disconnects a connected datagram socket when passed to
+    /// ``connect(to:)``: an `AF_UNSPEC` address.
+    public static var disconnectAddress: SocketAddress {
+        // A family of AF_UNSPEC (0) and padding: the kernel reads only the family.
+        .other(RawSocketAddress(unspecifiedOfLength: 16))
+    }
+}
