@@ -14,23 +14,17 @@ import Synchronization
 ///   no call is using it, so it can never be reused under a running call.
 /// - Every send passes `MSG_NOSIGNAL`: a closed peer gives `EPIPE`, never `SIGPIPE`.
 public final class Socket: Sendable, CustomStringConvertible {
-    /// The descriptor; valid while ``state`` says open.
-    let fd: CInt
+    /// The descriptor and its open/closed state.
+    let handle: OwnedDescriptor
 
-    /// Bit 0: closed (no new calls). Bit 1: released (never close the descriptor).
-    /// Bits 2...: the number of calls using the descriptor right now.
-    let state: Atomic<Int>
-
-    static let closedBit = 1
-    static let releasedBit = 2
-    static let userUnit = 4
+    /// The descriptor number; valid while the socket is open.
+    var fd: CInt { handle.fd }
 
     /// Adopts an open descriptor; the socket now owns it and closes it.
     ///
     /// The descriptor must be open and owned by nobody else.
     public init(adopting descriptor: CInt) {
-        fd = descriptor
-        state = Atomic(0)
+        handle = OwnedDescriptor(descriptor)
     }
 
     /// Opens a socket: `socket(domain, type | SOCK_CLOEXEC, protocol)`.
@@ -67,36 +61,7 @@ public final class Socket: Sendable, CustomStringConvertible {
         }
     }
 
-    deinit {
-        let current = state.load(ordering: .acquiring)
-        if current & (Self.closedBit | Self.releasedBit) == 0 {
-            try? Syscall.close(fd)
-        }
-    }
-
     // MARK: Descriptor access
-
-    /// Marks one call as using the descriptor; `false` once the socket is closed.
-    @inline(__always)
-    func enter() -> Bool {
-        var current = state.load(ordering: .relaxed)
-        while current & Self.closedBit == 0 {
-            let (exchanged, original) = state.weakCompareExchange(
-                expected: current, desired: current + Self.userUnit, ordering: .acquiring)
-            if exchanged { return true }
-            current = original
-        }
-        return false
-    }
-
-    /// Ends a call; the last call out of a closed socket closes the descriptor.
-    @inline(__always)
-    func leave() {
-        let remaining = state.wrappingSubtract(Self.userUnit, ordering: .acquiringAndReleasing).newValue
-        if remaining == Self.closedBit {
-            try? Syscall.close(fd)
-        }
-    }
 
     /// Runs `body` with the descriptor, which stays open until `body` returns.
     ///
@@ -104,16 +69,16 @@ public final class Socket: Sendable, CustomStringConvertible {
     /// descriptor inside `body`.
     /// - Throws: ``SocketError/Reason/closed`` if the socket is closed, else what `body` throws.
     public func withDescriptor<R>(_ body: (CInt) throws -> R) throws -> R {
-        guard enter() else { throw SocketError("use socket", reason: .closed) }
-        defer { leave() }
+        guard handle.enter() else { throw SocketError("use socket", reason: .closed) }
+        defer { handle.leave() }
         return try body(fd)
     }
 
     /// Runs a system call wrapper on the descriptor and turns its errno into a ``SocketError``
     /// naming `operation` (and `address`, when given).
     func call<R>(_ operation: StaticString, address: @autoclosure () -> String? = nil, _ body: (CInt) throws(Errno) -> R) throws(SocketError) -> R {
-        guard enter() else { throw SocketError(operation.description, address: address(), reason: .closed) }
-        defer { leave() }
+        guard handle.enter() else { throw SocketError(operation.description, address: address(), reason: .closed) }
+        defer { handle.leave() }
         do {
             return try body(fd)
         } catch {
@@ -124,18 +89,15 @@ public final class Socket: Sendable, CustomStringConvertible {
     /// The descriptor number, for logging or for `select`/`poll` sets; `-1` once closed.
     ///
     /// It is only valid while the socket is open: prefer ``withDescriptor(_:)``.
-    public var descriptor: CInt {
-        state.load(ordering: .acquiring) & Self.closedBit == 0 ? fd : -1
-    }
+    public var descriptor: CInt { handle.isClosed ? -1 : fd }
 
     /// Whether ``close()`` or ``releaseDescriptor()`` has been called.
-    public var isClosed: Bool { state.load(ordering: .acquiring) & Self.closedBit != 0 }
+    public var isClosed: Bool { handle.isClosed }
 
     /// Gives up ownership: returns the descriptor, which this socket will no longer use or close.
     /// - Throws: ``SocketError/Reason/closed`` if it was already closed or released.
     public func releaseDescriptor() throws(SocketError) -> CInt {
-        let previous = state.bitwiseOr(Self.closedBit | Self.releasedBit, ordering: .acquiringAndReleasing).oldValue
-        guard previous & Self.closedBit == 0 else { throw SocketError("release descriptor", reason: .closed) }
+        guard handle.release() else { throw SocketError("release descriptor", reason: .closed) }
         return fd
     }
 
@@ -145,15 +107,8 @@ public final class Socket: Sendable, CustomStringConvertible {
     /// ``SocketError/Reason/closed``; the descriptor is closed when the last of them returns.
     /// - Throws: the error of `close(2)` itself, when it runs here and fails.
     public func close() throws(SocketError) {
-        let previous = state.bitwiseOr(Self.closedBit, ordering: .acquiringAndReleasing).oldValue
-        guard previous & Self.closedBit == 0 else { return }
-        if previous >= Self.userUnit {
-            // Wake blocked callers; the last of them closes the descriptor (see `leave`).
-            try? Syscall.shutdown(fd, how: CInt(SHUT_RDWR))
-            return
-        }
         do {
-            try Syscall.close(fd)
+            try handle.close { fd in try? Syscall.shutdown(fd, how: CInt(SHUT_RDWR)) }
         } catch {
             throw SocketError("close", errno: error)
         }
