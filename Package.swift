@@ -34,12 +34,26 @@ let package = Package(
         // Layer 4: the command-line tool.
         .executableTarget(
             name: "sock",
-            dependencies: ["Sockets", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: [
+                "Sockets", "SocketSyscalls", "CSocketShims",
+                .product(name: "SystemPackage", package: "swift-system"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
             swiftSettings: strict
         ),
+        // One lock for every test target's descriptor-leak checks: the descriptor table is
+        // per process, and all test targets run in one process.
+        .target(name: "SocketsTestSupport", path: "Tests/SocketsTestSupport", swiftSettings: strict),
         .testTarget(
             name: "SocketsTests",
-            dependencies: ["Sockets", "SocketSyscalls"],
+            dependencies: ["Sockets", "SocketSyscalls", "SocketsTestSupport"],
+            swiftSettings: strict
+        ),
+        // End-to-end tests of the `sock` tool: they run the built binary (`swift build
+        // --product sock` first) against real peers (python3, socat) over loopback.
+        .testTarget(
+            name: "SockToolTests",
+            dependencies: ["SocketsTestSupport"],
             swiftSettings: strict
         ),
     ],

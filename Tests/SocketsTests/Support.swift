@@ -1,5 +1,6 @@
 import Glibc
 import Testing
+import SocketsTestSupport
 
 /// Runs each test alone and fails it if the process's set of open descriptors differs after
 /// the test from before it. Apply to every suite: `@Suite(.noDescriptorLeaks)`.
@@ -31,28 +32,8 @@ extension Trait where Self == NoDescriptorLeaks {
     static var noDescriptorLeaks: Self { NoDescriptorLeaks() }
 }
 
-/// Lets one descriptor-checked test run at a time, since the descriptor table is per process.
-actor TestSerializer {
-    static let shared = TestSerializer()
-    private var busy = false
-    private var waiters: [CheckedContinuation<Void, Never>] = []
-
-    func acquire() async {
-        if !busy {
-            busy = true
-            return
-        }
-        await withCheckedContinuation { waiters.append($0) }
-    }
-
-    func release() {
-        if waiters.isEmpty {
-            busy = false
-        } else {
-            waiters.removeFirst().resume()
-        }
-    }
-}
+/// The one lock shared by every test target (see `DescriptorCheckLock`).
+typealias TestSerializer = DescriptorCheckLock
 
 /// The descriptors open in this process, from /proc/self/fd.
 func openDescriptors() -> Set<Int32> {

@@ -1,0 +1,42 @@
+import Glibc
+public import SystemPackage
+
+// Process-level calls that a program built on sockets needs around them: whether a stream is a
+// terminal (to decide on live progress lines) and signals handled by a waiting thread (so that
+// a listener can remove its socket file when interrupted).
+
+extension Syscall {
+    /// The corresponding C function is `isatty(3)`: whether the descriptor is a terminal.
+    public static func isTerminal(_ fd: CInt) -> Bool {
+        Glibc.isatty(fd) == 1
+    }
+
+    /// Blocks the given signals in the calling thread, and so in every thread it creates
+    /// afterwards: `pthread_sigmask(SIG_BLOCK)`. Call it before starting threads, then take
+    /// the signals with ``waitForSignal(_:)`` in one thread.
+    public static func blockSignals(_ signals: [CInt]) throws(Errno) {
+        var set = signalSet(signals)
+        let result = pthread_sigmask(SIG_BLOCK, &set, nil)
+        // pthread_sigmask returns the error number rather than setting errno.
+        if result != 0 { throw Errno(rawValue: result) }
+    }
+
+    /// Waits until one of the given (blocked) signals is pending and takes it: `sigwait(3)`.
+    /// - Returns: the signal's number.
+    public static func waitForSignal(_ signals: [CInt]) throws(Errno) -> CInt {
+        var set = signalSet(signals)
+        var received: CInt = 0
+        while true {
+            let result = sigwait(&set, &received)
+            if result == 0 { return received }
+            if result != EINTR { throw Errno(rawValue: result) }
+        }
+    }
+
+    private static func signalSet(_ signals: [CInt]) -> sigset_t {
+        var set = sigset_t()
+        sigemptyset(&set)
+        for signal in signals { sigaddset(&set, signal) }
+        return set
+    }
+}

@@ -1,0 +1,456 @@
+import ArgumentParser
+import Foundation
+import Sockets
+import SystemPackage
+import Synchronization
+
+/// `sock listen`: a server for one client (with standard input and output), many (-k), an
+/// echo server, a chat broker, or a datagram sink.
+struct Listen: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Listen for connections or datagrams.",
+        discussion: """
+            Binds to HOST (127.0.0.1 by default, ::1 with -6; 0.0.0.0 or :: only when given) and \
+            PORT (0 picks a free port), then prints `listening on ADDRESS` on standard error with \
+            the real port.
+
+            Without -k it serves one client with standard input and output, like `sock connect`, \
+            then exits. With -k it keeps accepting and serves many clients at once: what they \
+            send goes to standard output and standard input goes to all of them. --echo sends \
+            each client's bytes back; --broker relays each client's bytes to all the others \
+            (a chat room; implies -k).
+
+            With -u it receives datagrams and prints each one's payload (--echo also sends it \
+            back); standard input goes to the latest sender. A Unix listener (-U) removes its \
+            socket file when it exits, and refuses to remove anything that is not a socket.
+
+            Examples:
+              sock listen 8080                        (one client, then exit)
+              sock listen -k --echo 0                 (echo server on a free port)
+              sock listen -k --broker 0.0.0.0 7000    (chat room on every interface)
+              sock listen -u 5353                     (print UDP datagrams)
+              sock listen -U /tmp/app.sock --seqpacket --echo
+            """
+    )
+
+    @Flag(name: .customShort("u"), help: "Use UDP (with -U: a Unix datagram socket).")
+    var udp = false
+
+    @Flag(name: .customShort("k"), help: "Keep listening: serve many clients at once.")
+    var keepListening = false
+
+    @Flag(help: "Send each client's bytes back to it.")
+    var echo = false
+
+    @Flag(help: "Relay each client's bytes to all the other clients (implies -k).")
+    var broker = false
+
+    @OptionGroup var family: FamilyOptions
+
+    @Flag(name: .shortAndLong, help: "Report connections and datagrams on standard error.")
+    var verbose = false
+
+    @Option(name: .customShort("U"), help: ArgumentHelp("Listen on the Unix socket at PATH (@NAME for Linux's abstract namespace).", valueName: "PATH"))
+    var unixPath: String?
+
+    @Flag(help: "With -U: use a sequenced-packet socket (SOCK_SEQPACKET).")
+    var seqpacket = false
+
+    @Flag(help: "Show the bytes moved and the throughput on standard error (single client).")
+    var progress = false
+
+    @Argument(help: ArgumentHelp("[HOST] PORT: the address to bind (HOST defaults to 127.0.0.1).", valueName: "host-and-port"))
+    var endpoint: [String] = []
+
+    func validate() throws {
+        if echo && broker { throw ValidationError("--echo and --broker cannot be used together") }
+        if unixPath != nil {
+            if !endpoint.isEmpty { throw ValidationError("-U PATH takes no HOST or PORT") }
+            if family.ipv4 || family.ipv6 { throw ValidationError("-4 and -6 do not apply to Unix sockets") }
+            if seqpacket && udp { throw ValidationError("--seqpacket and -u cannot be used together") }
+        } else {
+            if endpoint.isEmpty { throw ValidationError("expected PORT, HOST PORT, or -U PATH") }
+            if endpoint.count > 2 { throw ValidationError("expected at most HOST and PORT, got \(endpoint.count) arguments") }
+            if seqpacket { throw ValidationError("--seqpacket needs -U PATH") }
+        }
+        if broker && udp { throw ValidationError("--broker needs a connection-oriented socket (not -u)") }
+    }
+
+    var framing: Framing { seqpacket ? .sequencedPackets : (udp ? .datagrams : .stream) }
+
+    func run() throws {
+        let (socket, cleanup) = try openAndBind()
+        defer {
+            try? socket.close()
+            cleanup?.run()
+        }
+        if framing != .datagrams {
+            do {
+                try socket.listen(backlog: 511)
+            } catch {
+                throw ToolError(error)
+            }
+        }
+        let local = (try? socket.localAddress())?.description ?? "?"
+        Console.error("listening on \(local)")
+        if framing == .datagrams {
+            try DatagramServer(socket: socket, echo: echo, verbose: verbose).run()
+        } else if keepListening || broker {
+            try ConnectionServer(listener: socket, framing: framing, mode: broker ? .broker : (echo ? .echo : .plain), verbose: verbose).run()
+        } else {
+            try serveOne(socket)
+        }
+    }
+
+    /// Accepts one client and serves it, then returns.
+    private func serveOne(_ listener: Socket) throws(ToolError) {
+        let client: Socket
+        do {
+            let (accepted, peer) = try listener.accept()
+            client = accepted
+            if verbose { Console.error("sock: connection from \(peer)") }
+        } catch {
+            throw ToolError(error)
+        }
+        // One client only: stop accepting (later clients are refused, not queued).
+        try? listener.close()
+        defer { try? client.close() }
+        if echo {
+            try ConnectionServer.echo(client, framing: framing)
+        } else {
+            try StdioRelay(socket: client, framing: framing, idleTimeout: nil, progress: progress).run()
+        }
+    }
+
+    /// Creates the socket and binds it.
+    private func openAndBind() throws(ToolError) -> (Socket, UnixPathCleanup?) {
+        let type: SocketType = seqpacket ? .sequencedPacket : (udp ? .datagram : .stream)
+        if let unixPath {
+            let address: SocketAddress
+            do {
+                address = try unixAddress(unixPath)
+            } catch {
+                throw ToolError(error)
+            }
+            let isPath = !unixPath.hasPrefix("@")
+            if isPath { try UnixPathCleanup.clearStale(unixPath, type: type, verbose: verbose) }
+            do {
+                let socket = try Socket(.unix, type)
+                do {
+                    try socket.bind(to: address)
+                } catch {
+                    try? socket.close()
+                    throw error
+                }
+                return (socket, isPath ? UnixPathCleanup(path: unixPath) : nil)
+            } catch {
+                throw ToolError(error)
+            }
+        }
+        let host = endpoint.count == 2 ? endpoint[0] : (family.ipv6 ? "::1" : "127.0.0.1")
+        let port = try parsePort(endpoint[endpoint.count - 1], protocol: udp ? "udp" : "tcp", allowZero: true)
+        let addresses = try resolveEndpoint(host: host, port: port, family: family.family, type: type, passive: true)
+        var lastError: SocketError?
+        for address in addresses {
+            do throws(SocketError) {
+                let socket = try Socket(address.domain, type)
+                do {
+                    if type == .stream { try Options.setReuseAddress(socket, true) }
+                    try socket.bind(to: address)
+                    return (socket, nil)
+                } catch {
+                    try? socket.close()
+                    throw error
+                }
+            } catch {
+                lastError = error
+            }
+        }
+        throw ToolError(lastError ?? SocketError("bind", address: host, reason: .invalidArgument("no address")))
+    }
+}
+
+/// Removes a Unix listener's socket file when the listener exits, also on SIGINT/SIGTERM,
+/// and only while the path is still the socket this process bound.
+final class UnixPathCleanup: Sendable {
+    let path: String
+    private let inode: UInt64?
+    private let done = Atomic<Bool>(false)
+    private let interruptKey = Mutex<Int?>(nil)
+
+    init(path: String) {
+        self.path = path
+        inode = (try? FilePath(path).stat(followTargetSymlink: false)).map { UInt64($0.inode.rawValue) }
+        let key = Interrupts.onInterrupt { [self] in self.removeFile() }
+        interruptKey.withLock { $0 = key }
+    }
+
+    /// Removes the file now (once).
+    func run() {
+        if let key = interruptKey.withLock({ $0 }) { Interrupts.remove(key) }
+        removeFile()
+    }
+
+    private func removeFile() {
+        guard !done.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        guard let status = try? FilePath(path).stat(followTargetSymlink: false), status.type == .socket else { return }
+        if let inode, UInt64(status.inode.rawValue) != inode { return }
+        try? FileManager.default.removeItem(atPath: path)
+    }
+
+    /// Before binding: refuses a path that exists and is not a socket; removes a stale socket
+    /// file (nobody accepts on it), and refuses one that a server is using.
+    static func clearStale(_ path: String, type: SocketType, verbose: Bool) throws(ToolError) {
+        let status: Stat
+        do {
+            status = try FilePath(path).stat(followTargetSymlink: false)
+        } catch {
+            return  // nothing there (or unreadable): bind will say what is wrong
+        }
+        guard status.type == .socket else {
+            throw ToolError.runtime("bind(\(path)): the path exists and is not a socket; refusing to remove it")
+        }
+        let inUse: Bool
+        do {
+            let probe = try Socket(.unix, type)
+            defer { try? probe.close() }
+            try probe.connect(to: .unix(path: path))
+            inUse = true
+        } catch let error where error.errno == .connectionRefused {
+            inUse = false
+        } catch {
+            inUse = true
+        }
+        if inUse {
+            throw ToolError.runtime("bind(\(path)): Address already in use (EADDRINUSE): a server is using this socket")
+        }
+        if verbose { Console.error("sock: removing stale socket file \(path)") }
+        try? FileManager.default.removeItem(atPath: path)
+    }
+}
+
+/// Serves many connections at once, each on its own thread.
+final class ConnectionServer: Sendable {
+    enum Mode: Sendable {
+        /// Clients' bytes go to standard output; standard input goes to all clients.
+        case plain
+        /// Each client's bytes go back to it.
+        case echo
+        /// Each client's bytes go to every other client (and standard input to all).
+        case broker
+    }
+
+    let listener: Socket
+    let framing: Framing
+    let mode: Mode
+    let verbose: Bool
+    let hub = ClientHub()
+
+    init(listener: Socket, framing: Framing, mode: Mode, verbose: Bool) {
+        self.listener = listener
+        self.framing = framing
+        self.mode = mode
+        self.verbose = verbose
+    }
+
+    /// Accepts until interrupted or until accepting fails for good.
+    func run() throws(ToolError) {
+        if mode != .echo {
+            startThread("stdin-to-clients") { self.broadcastInput() }
+        }
+        while true {
+            let client: Socket
+            let peer: SocketAddress
+            do {
+                (client, peer) = try listener.accept()
+            } catch let error where error.errno == .tooManyOpenFiles || error.errno == .tooManyOpenFilesInSystem || error.errno == .noBufferSpace {
+                // Out of descriptors: say so, let clients finish, and try again.
+                Console.error("sock: \(error)")
+                Thread.sleep(forTimeInterval: 0.1)
+                continue
+            } catch {
+                throw ToolError(error)
+            }
+            let member = hub.add(client)
+            if verbose { Console.error("sock: connection from \(peer)") }
+            startThread("client") { self.serve(member, peer: peer) }
+        }
+    }
+
+    private func serve(_ member: ClientHub.Member, peer: SocketAddress) {
+        defer {
+            hub.remove(member)
+            try? member.socket.close()
+            if verbose { Console.error("sock: \(peer) closed") }
+        }
+        do {
+            switch mode {
+            case .echo:
+                try Self.echo(member.socket, framing: framing)
+            case .broker, .plain:
+                let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: framing.bufferSize, alignment: 16)
+                defer { buffer.deallocate() }
+                while true {
+                    let count = try member.socket.receive(into: buffer)
+                    if count == 0 { break }
+                    let bytes = UnsafeRawBufferPointer(rebasing: buffer[..<count])
+                    if mode == .broker {
+                        hub.broadcast(bytes, except: member, framing: framing)
+                    } else {
+                        do {
+                            try Console.write(bytes)
+                        } catch {
+                            // Nowhere to put what clients send: stop serving.
+                            Interrupts.runActions()
+                            Sock.fail(error)
+                        }
+                    }
+                }
+            }
+        } catch {
+            if verbose { Console.error("sock: \(peer): \(ToolError(error).message)") }
+        }
+    }
+
+    /// Sends every message or byte back until the client closes.
+    static func echo(_ socket: Socket, framing: Framing) throws(ToolError) {
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: framing.bufferSize, alignment: 16)
+        defer { buffer.deallocate() }
+        do {
+            while true {
+                let count = try socket.receive(into: buffer)
+                if count == 0 { break }
+                let bytes = UnsafeRawBufferPointer(rebasing: buffer[..<count])
+                if framing == .stream {
+                    try socket.sendAll(bytes)
+                } else {
+                    _ = try socket.send(bytes)
+                }
+            }
+        } catch {
+            throw ToolError(error)
+        }
+    }
+
+    /// Standard input to every connected client, until its end.
+    private func broadcastInput() {
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: framing.bufferSize, alignment: 16)
+        defer { buffer.deallocate() }
+        while let count = try? Console.read(into: buffer), count > 0 {
+            hub.broadcast(UnsafeRawBufferPointer(rebasing: buffer[..<count]), except: nil, framing: framing)
+        }
+    }
+}
+
+/// The clients connected right now, for broadcasting.
+final class ClientHub: Sendable {
+    final class Member: Sendable {
+        let socket: Socket
+        /// Keeps one sender at a time on this client, so that messages do not interleave.
+        let sendLock = Mutex<Void>(())
+
+        init(socket: Socket) {
+            self.socket = socket
+        }
+    }
+
+    private let members = Mutex<[Member]>([])
+
+    func add(_ socket: Socket) -> Member {
+        let member = Member(socket: socket)
+        members.withLock { $0.append(member) }
+        return member
+    }
+
+    func remove(_ member: Member) {
+        members.withLock { $0.removeAll { $0 === member } }
+    }
+
+    var count: Int { members.withLock { $0.count } }
+
+    /// Sends bytes to every member but one; a member that cannot take them is dropped.
+    func broadcast(_ bytes: UnsafeRawBufferPointer, except sender: Member?, framing: Framing) {
+        let targets = members.withLock { $0.filter { $0 !== sender } }
+        for target in targets {
+            do {
+                try target.sendLock.withLock { (_) throws(SocketError) in
+                    if framing == .stream {
+                        try target.socket.sendAll(bytes)
+                    } else {
+                        _ = try target.socket.send(bytes)
+                    }
+                }
+            } catch {
+                remove(target)
+                try? target.socket.close()
+            }
+        }
+    }
+}
+
+/// Receives datagrams, prints their payloads, and optionally echoes them.
+final class DatagramServer: Sendable {
+    let socket: Socket
+    let echo: Bool
+    let verbose: Bool
+    private let latestSender = Mutex<SocketAddress?>(nil)
+
+    init(socket: Socket, echo: Bool, verbose: Bool) {
+        self.socket = socket
+        self.echo = echo
+        self.verbose = verbose
+    }
+
+    func run() throws(ToolError) {
+        if !echo {
+            startThread("stdin-to-sender") { self.replyWithInput() }
+        }
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 256 * 1024, alignment: 16)
+        defer { buffer.deallocate() }
+        while true {
+            let message: ReceivedMessage
+            do {
+                message = try socket.receiveMessage(into: [buffer])
+            } catch let error where error.errno == .connectionRefused {
+                // An ICMP error for an earlier reply: that sender is gone; keep serving.
+                if verbose { Console.error("sock: \(error)") }
+                continue
+            } catch {
+                throw ToolError(error)
+            }
+            let count = min(message.byteCount, buffer.count)
+            let payload = UnsafeRawBufferPointer(rebasing: buffer[..<count])
+            if verbose {
+                let truncated = message.flags.contains(.truncated) ? " (truncated)" : ""
+                Console.error("sock: datagram from \(message.sender?.description ?? "?"): \(count) bytes\(truncated)")
+            }
+            try Console.write(payload)
+            guard let sender = message.sender else { continue }
+            latestSender.withLock { $0 = sender }
+            if echo {
+                do {
+                    _ = try socket.send(payload, to: sender)
+                } catch {
+                    if verbose { Console.error("sock: \(error)") }
+                }
+            }
+        }
+    }
+
+    /// Standard input to the latest sender, one datagram per read.
+    private func replyWithInput() {
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 65_507, alignment: 16)
+        defer { buffer.deallocate() }
+        while let count = try? Console.read(into: buffer), count > 0 {
+            guard let sender = latestSender.withLock({ $0 }) else {
+                Console.error("sock: no datagram received yet, so nobody to send input to; dropped \(count) bytes")
+                continue
+            }
+            do {
+                _ = try socket.send(UnsafeRawBufferPointer(rebasing: buffer[..<count]), to: sender)
+            } catch {
+                Console.error("sock: \(error)")
+            }
+        }
+    }
+}

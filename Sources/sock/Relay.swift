@@ -1,0 +1,188 @@
+import Foundation
+import Sockets
+import Synchronization
+
+/// How the bytes on a socket are framed.
+enum Framing: Sendable {
+    /// A byte stream (TCP, Unix stream): end-of-input is sent as a half-close.
+    case stream
+    /// Messages that keep their boundaries and end with the connection (Unix seqpacket).
+    case sequencedPackets
+    /// Datagrams: no connection, so no end; the session ends when idle.
+    case datagrams
+
+    /// The largest message read at once.
+    var bufferSize: Int {
+        switch self {
+        case .stream: return 64 * 1024
+        case .sequencedPackets: return 256 * 1024
+        case .datagrams: return 65_536
+        }
+    }
+}
+
+/// Counts bytes in both directions and shows them on standard error with `--progress`.
+final class TransferProgress: Sendable {
+    let sent = Atomic<Int>(0)
+    let received = Atomic<Int>(0)
+    let enabled: Bool
+    private let start = ContinuousClock.now
+    private let lastShown = Mutex<ContinuousClock.Instant>(ContinuousClock.now)
+    private let terminal = Console.errorIsTerminal
+
+    init(enabled: Bool) {
+        self.enabled = enabled
+    }
+
+    private func line() -> String {
+        let elapsed = max(start.duration(to: .now).seconds, 1e-6)
+        let sent = Double(self.sent.load(ordering: .relaxed))
+        let received = Double(self.received.load(ordering: .relaxed))
+        return "sent \(Format.bytes(sent)), received \(Format.bytes(received)) in \(Format.duration(start.duration(to: .now)))"
+            + " (\(Format.rate((sent + received) / elapsed)))"
+    }
+
+    /// Shows the counters: on a terminal as a line rewritten in place, twice a second;
+    /// elsewhere as one line a second.
+    func tick() {
+        guard enabled else { return }
+        let interval: Duration = terminal ? .milliseconds(500) : .seconds(1)
+        let due = lastShown.withLock { last -> Bool in
+            guard last.duration(to: .now) >= interval else { return false }
+            last = .now
+            return true
+        }
+        guard due else { return }
+        if terminal {
+            Console.errorRaw("\rsock: " + line() + "\u{1B}[K")
+        } else {
+            Console.error("sock: " + line())
+        }
+    }
+
+    /// Shows the final counters.
+    func finish() {
+        guard enabled else { return }
+        if terminal { Console.errorRaw("\r\u{1B}[K") }
+        Console.error("sock: " + line())
+    }
+}
+
+/// Copies standard input to a connected socket and the socket to standard output, one
+/// thread per direction, byte-exact.
+///
+/// A stream ends when the peer has closed its side and standard input is done (at its end the
+/// write side is shut down, a half-close, and reading goes on). Datagram sessions, which have
+/// no end, stop after the input ends and the socket has been quiet for `linger`.
+final class StdioRelay: Sendable {
+    let socket: Socket
+    let framing: Framing
+    /// Stop when nothing moved either way for this long (`-w`).
+    let idleTimeout: Duration?
+    /// For datagrams: how long to wait for replies once the input has ended.
+    let linger: Duration
+    let progress: TransferProgress
+
+    private struct State {
+        var inputDone = false
+        var outputDone = false
+        var failure: ToolError?
+        var lastActivity = ContinuousClock.now
+    }
+
+    private let state = Mutex(State())
+    private let changed = DispatchSemaphore(value: 0)
+
+    init(socket: Socket, framing: Framing, idleTimeout: Duration?, linger: Duration = .seconds(1), progress: Bool) {
+        self.socket = socket
+        self.framing = framing
+        self.idleTimeout = idleTimeout
+        self.linger = linger
+        self.progress = TransferProgress(enabled: progress)
+    }
+
+    /// Runs until the session ends; throws the first failure.
+    func run() throws(ToolError) {
+        let inputIsTerminal = Console.inputIsTerminal
+        startThread("stdin-to-socket") { self.copyInput() }
+        startThread("socket-to-stdout") { self.copyOutput() }
+        defer { progress.finish() }
+        while true {
+            _ = changed.wait(timeout: .now() + .milliseconds(100))
+            let current = state.withLock { $0 }
+            if let failure = current.failure { throw failure }
+            if current.outputDone && (current.inputDone || inputIsTerminal) { return }
+            let quiet = current.lastActivity.duration(to: .now)
+            if framing == .datagrams && current.inputDone && quiet >= linger { return }
+            if let idleTimeout, quiet >= idleTimeout { return }
+            progress.tick()
+        }
+    }
+
+    private func update(_ body: (inout State) -> Void) {
+        state.withLock { body(&$0) }
+        changed.signal()
+    }
+
+    private func touch() {
+        state.withLock { $0.lastActivity = .now }
+    }
+
+    /// Standard input to the socket; at end-of-input, shut down writing.
+    private func copyInput() {
+        let capacity = framing == .datagrams ? 65_507 : framing.bufferSize
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: capacity, alignment: 16)
+        defer { buffer.deallocate() }
+        do {
+            while true {
+                let count = try Console.read(into: buffer)
+                if count == 0 { break }
+                let chunk = UnsafeRawBufferPointer(rebasing: buffer[..<count])
+                do {
+                    if framing == .stream {
+                        try socket.sendAll(chunk)
+                    } else {
+                        _ = try socket.send(chunk)
+                    }
+                } catch {
+                    // The peer went away after closing its side: not a failure of ours.
+                    if state.withLock({ $0.outputDone }) { break }
+                    throw ToolError(error)
+                }
+                progress.sent.add(count, ordering: .relaxed)
+                touch()
+            }
+            if framing != .datagrams { try shutdownWriting() }
+            update { $0.inputDone = true; $0.lastActivity = .now }
+        } catch {
+            update { $0.failure = $0.failure ?? ToolError(error) }
+        }
+    }
+
+    /// Sends end-of-file to the peer (a half-close); a peer that is already gone is fine.
+    private func shutdownWriting() throws(SocketError) {
+        do {
+            try socket.shutdown(.write)
+        } catch {
+            if error.errno != .socketNotConnected { throw error }
+        }
+    }
+
+    /// The socket to standard output, until end-of-file.
+    private func copyOutput() {
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: framing.bufferSize, alignment: 16)
+        defer { buffer.deallocate() }
+        do {
+            while true {
+                let count = try socket.receive(into: buffer)
+                if count == 0 && framing != .datagrams { break }
+                try Console.write(UnsafeRawBufferPointer(rebasing: buffer[..<count]))
+                progress.received.add(count, ordering: .relaxed)
+                touch()
+            }
+            update { $0.outputDone = true }
+        } catch {
+            update { $0.failure = $0.failure ?? ToolError(error) }
+        }
+    }
+}

@@ -1,0 +1,4 @@
+import ArgumentParser
+struct Scan: ParsableCommand {
+    func run() throws {}
+}

@@ -1,0 +1,61 @@
+import ArgumentParser
+import Sockets
+import SocketSyscalls
+import SystemPackage
+
+/// `sock`: a netcat-style multi-tool built on the Sockets library.
+@main
+struct Sock: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sock",
+        abstract: "A sockets multi-tool: netcat, ping, port scan, name lookup, interfaces and benchmarks.",
+        discussion: """
+            Every subcommand runs on the Sockets library. Errors are printed as `sock: ` and the \
+            library's message; the exit status is 0 on success, 1 for a runtime failure and 64 \
+            for a usage error. Start with `sock tour`.
+            """,
+        subcommands: [
+            Connect.self, Listen.self, Resolve.self, Ping.self, Scan.self, Ifaces.self, Bench.self, Tour.self,
+        ]
+    )
+
+    static func main() {
+        // Sockets send with MSG_NOSIGNAL, but standard output may be a pipe whose reader left:
+        // that must be an EPIPE error, not death by SIGPIPE.
+        Syscall.ignoreBrokenPipeSignal()
+        Interrupts.install()
+        var command: any ParsableCommand
+        do {
+            command = try parseAsRoot()
+        } catch {
+            exitAfterParsing(error)
+        }
+        do {
+            try command.run()
+        } catch {
+            fail(error)
+        }
+    }
+
+    /// Prints help (status 0) or a usage error (`sock: ...`, status 64) and exits.
+    static func exitAfterParsing(_ error: any Error) -> Never {
+        let code = exitCode(for: error)
+        var message = fullMessage(for: error)
+        if code == .success {
+            try? Console.out(message.hasSuffix("\n") || message.isEmpty ? message : message + "\n")
+            Self.exit(withError: ExitCode.success)
+        }
+        if message.hasPrefix("Error: ") { message.removeFirst("Error: ".count) }
+        Console.error("sock: " + message)
+        Self.exit(withError: ExitCode(code.rawValue))
+    }
+
+    /// Prints a runtime or usage failure as `sock: MESSAGE` and exits with its status.
+    static func fail(_ error: any Error) -> Never {
+        // ArgumentParser's own errors (help requests, validation) keep their handling.
+        guard error is ToolError || error is SocketError || error is Errno else { exitAfterParsing(error) }
+        let failure = ToolError(error)
+        Console.error("sock: " + failure.message)
+        Self.exit(withError: ExitCode(failure.status))
+    }
+}

@@ -1,0 +1,4 @@
+import ArgumentParser
+struct Tour: ParsableCommand {
+    func run() throws {}
+}
