@@ -319,3 +319,25 @@ enum Interfaces {
         }
     }
 }
+
+// MARK: - select
+
+extension Readiness {
+    /// `select(2)` for readability: the descriptors of `fds` that are readable within `timeout`.
+    static func selectReadable(_ fds: [CInt], timeout: Duration) throws(SocketError) -> [CInt] {
+        guard let highest = fds.max(), highest < cshim_fd_setsize(), fds.allSatisfy({ $0 >= 0 }) else {
+            throw SocketError.invalid("select", nil, "descriptors must be in 0..<FD_SETSIZE (\(cshim_fd_setsize()))")
+        }
+        var set = fd_set()
+        cshim_fd_zero(&set)
+        for fd in fds { cshim_fd_set(fd, &set) }
+        let (seconds, attoseconds) = timeout.components
+        var limit = timeval(tv_sec: Int(seconds), tv_usec: Int(attoseconds / 1_000_000_000_000))
+        do {
+            _ = try Syscall.select(highest + 1, &set, nil, nil, &limit)
+        } catch {
+            throw SocketError("select", errno: error)
+        }
+        return fds.filter { cshim_fd_isset($0, &set) == 1 }
+    }
+}

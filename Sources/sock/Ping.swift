@@ -105,6 +105,8 @@ final class Pinger {
     let identifier: UInt16
     let payload: [UInt8]
     let statistics = PingStatistics()
+    /// Print a line per reply.
+    var printsReplies = true
     private var sentAt: [UInt16: ContinuousClock.Instant] = [:]
     private var answered: Set<UInt16> = []
 
@@ -236,6 +238,6 @@ final class Pinger {
         line += String(format: " time=%.3f ms", roundTrip)
         if duplicate { line += " (DUP!)" }
         if !intact { line += " (wrong data)" }
-        try Console.out(line + "\n")
+        if printsReplies { try Console.out(line + "\n") }
     }
 }
