@@ -1,0 +1,167 @@
+import Foundation
+import Testing
+
+/// `sock resolve`, `ping`, `scan`, `ifaces`, `bench` and `tour`.
+@Suite(.noDescriptorLeaks)
+struct CommandTests {
+    private func json(_ child: Child) throws -> Any {
+        try JSONSerialization.jsonObject(with: Data(child.output.data))
+    }
+
+    @Test func resolveLocalhost() throws {
+        let plain = try sock("resolve", "-4", "localhost")
+        #expect(plain.wait() == 0, "stderr: \(plain.errors.text)")
+        #expect(plain.output.text == "127.0.0.1\n")
+
+        let withService = try sock("resolve", "--json", "-4", "localhost", "80")
+        #expect(withService.wait() == 0)
+        let object = try #require(try json(withService) as? [String: Any])
+        #expect(object["name"] as? String == "localhost")
+        let addresses = try #require(object["addresses"] as? [[String: Any]])
+        #expect(addresses.count == 1)
+        #expect(addresses.first?["address"] as? String == "127.0.0.1")
+        #expect(addresses.first?["port"] as? Int == 80)
+        #expect((addresses.first?["types"] as? [String])?.contains("stream") == true)
+
+        let numeric = try sock("resolve", "::1", "443")
+        #expect(numeric.wait() == 0)
+        #expect(numeric.output.text == "[::1]:443\n")
+    }
+
+    @Test func resolveReverse() throws {
+        let reverse = try sock("resolve", "--reverse", "127.0.0.1")
+        #expect(reverse.wait() == 0, "stderr: \(reverse.errors.text)")
+        let name = reverse.output.text.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(!name.isEmpty && name != "127.0.0.1", "got \(name)")
+
+        let json = try sock("resolve", "--reverse", "--json", "127.0.0.1")
+        #expect(json.wait() == 0)
+        let object = try #require(try self.json(json) as? [String: Any])
+        #expect(object["address"] as? String == "127.0.0.1")
+        #expect(object["host"] as? String == name)
+    }
+
+    @Test func resolveUnknownHostFails() throws {
+        // The suite's one lookup that goes to the machine's resolver.
+        let child = try sock("resolve", "no-such-host.invalid")
+        #expect(child.wait() == 1)
+        #expect(child.errors.text.hasPrefix("sock: getaddrinfo(no-such-host.invalid): "), "stderr: \(child.errors.text)")
+        #expect(child.errors.text.contains("EAI_"))
+    }
+
+    @Test(.enabled(if: isRoot, "raw ICMP sockets need root"))
+    func pingLoopbackIPv4AndIPv6() throws {
+        for host in ["127.0.0.1", "::1"] {
+            let child = try sock("ping", "-c", "3", "-i", "0.05", "-s", "100", host)
+            #expect(child.wait() == 0, "stderr: \(child.errors.text)")
+            let text = child.output.text
+            #expect(text.hasPrefix("PING \(host) (\(host)): 100 data bytes\n"))
+            for sequence in 1...3 { #expect(text.contains("108 bytes from \(host): icmp_seq=\(sequence) ")) }
+            #expect(text.contains("3 packets transmitted, 3 received, 0% packet loss"))
+            #expect(text.contains("rtt min/avg/max = "))
+            #expect(!text.contains("wrong data"))
+        }
+    }
+
+    @Test func scanFindsExactlyTheListeningPorts() throws {
+        // Two listeners, and a port that is bound but not listening (so certainly closed).
+        let holder = try python("""
+            import socket, sys
+            socks = []
+            for listen in [True, True, False]:
+                s = socket.socket(); s.bind(('127.0.0.1', 0))
+                if listen: s.listen(8)
+                socks.append(s)
+            print(' '.join(str(s.getsockname()[1]) for s in socks))
+            sys.stdin.readline()
+            """, input: .pipe)
+        #expect(holder.output.wait(timeout: 20) { $0.contains("\n") })
+        let ports = holder.output.text.split(whereSeparator: \.isWhitespace).compactMap { Int($0) }
+        try #require(ports.count == 3)
+        let (open1, open2, closed) = (ports[0], ports[1], ports[2])
+        for driver in ["epoll", "poll"] {
+            let child = try sock("scan", "--using", driver, "-w", "2", "127.0.0.1", "\(closed),\(open2),\(open1)")
+            #expect(child.wait() == 0, "stderr: \(child.errors.text)")
+            let expected = [open1, open2].sorted().map { "\($0)/tcp open\n" }.joined()
+            #expect(child.output.text == expected, "\(driver): \(child.output.text)")
+            #expect(child.errors.text.contains("2 open, 1 closed, 0 filtered"), "stderr: \(child.errors.text)")
+        }
+        // A range around a listener: it is found, and the bound-only port is not.
+        let low = max(1, min(open1, closed) - 2)
+        let high = min(65_535, max(open1, closed) + 2)
+        if high - low < 2000 {
+            let child = try sock("scan", "-v", "127.0.0.1", "\(low)-\(high)")
+            #expect(child.wait() == 0)
+            #expect(child.output.text.contains("\(open1)/tcp open\n"))
+            #expect(child.output.text.contains("\(closed)/tcp closed\n"))
+        }
+        try holder.write("done\n")
+        holder.wait()
+    }
+
+    @Test func ifacesListsLoopback() throws {
+        let plain = try sock("ifaces")
+        #expect(plain.wait() == 0, "stderr: \(plain.errors.text)")
+        #expect(plain.output.text.contains(": lo <UP,LOOPBACK,RUNNING"))
+        #expect(plain.output.text.contains("    inet 127.0.0.1/8\n"))
+
+        let json = try sock("ifaces", "--json")
+        #expect(json.wait() == 0)
+        let interfaces = try #require(try self.json(json) as? [[String: Any]])
+        let loopback = try #require(interfaces.first { $0["name"] as? String == "lo" })
+        #expect((loopback["index"] as? Int ?? 0) > 0)
+        let flags = loopback["flags"] as? [String] ?? []
+        #expect(flags.contains("UP") && flags.contains("LOOPBACK"))
+        let addresses = loopback["addresses"] as? [[String: Any]] ?? []
+        #expect(addresses.contains { $0["address"] as? String == "127.0.0.1" && $0["prefix"] as? Int == 8 })
+    }
+
+    @Test(arguments: [
+        ["bench", "tcp", "--duration", "1", "--json"],
+        ["bench", "unix", "--mode", "latency", "--duration", "0.5", "--json"],
+        ["bench", "udp", "--connections", "2", "--duration", "0.5", "--json"],
+        ["bench", "tcp", "--mode", "latency", "--connections", "3", "--size", "100", "--duration", "0.5", "--json"],
+    ])
+    func benchPrintsJSON(arguments: [String]) throws {
+        let child = try sock(arguments: arguments)
+        #expect(child.wait(timeout: 60) == 0, "stderr: \(child.errors.text)")
+        let object = try #require(try json(child) as? [String: Any], "not JSON: \(child.output.text)")
+        #expect(object["transport"] as? String == arguments[1])
+        #expect((object["bytes"] as? Int ?? 0) > 0)
+        #expect((object["messages"] as? Int ?? 0) > 0)
+        #expect((object["bytes_per_second"] as? Double ?? 0) > 0)
+        let latency = try #require(object["latency_us"] as? [String: Any])
+        let p50 = latency["p50"] as? Double ?? 0
+        let p99 = latency["p99"] as? Double ?? 0
+        #expect(p50 > 0 && p99 >= p50)
+        // Not a terminal: no progress line.
+        #expect(child.errors.text.isEmpty)
+    }
+
+    @Test func benchPrintsATable() throws {
+        let child = try sock("bench", "unix", "--duration", "0.3")
+        #expect(child.wait(timeout: 60) == 0)
+        #expect(child.output.text.hasPrefix("sock bench: unix throughput, 1 connection, 131072-byte messages"))
+        #expect(child.output.text.contains("throughput"))
+        #expect(child.output.text.contains("send p99"))
+    }
+
+    @Test func tourPasses() throws {
+        let child = try sock("tour", "-v")
+        #expect(child.wait(timeout: 60) == 0, "output: \(child.output.text) stderr: \(child.errors.text)")
+        let text = child.output.text
+        #expect(text.contains(" 0 failed"))
+        for row in ["TCP over IPv4", "UDP over IPv4", "Unix stream (path)", "Unix datagram", "Unix seqpacket", "socketpair", "raw ICMP (IPv4)", "select", "poll", "epoll", "name resolution", "socket options"] {
+            #expect(text.contains(row), "no row \(row)")
+        }
+        if isRoot { #expect(!text.contains("needs root")) }
+    }
+
+    @Test func helpListsEverySubcommand() throws {
+        let child = try sock("--help")
+        #expect(child.wait() == 0)
+        for name in ["connect", "listen", "resolve", "ping", "scan", "ifaces", "bench", "tour"] {
+            #expect(child.output.text.contains("  \(name) "), "no \(name) in help")
+        }
+    }
+}
