@@ -205,6 +205,22 @@ func looksNumeric(_ host: String) -> Bool {
     host.contains(":") || (!host.isEmpty && host.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2E })
 }
 
+/// Rejects text that cannot be a DNS host name before it reaches a resolver: letters,
+/// digits, `-`, `_` and `.` only, at most 253 bytes, labels of 1...63 bytes.
+func validateHostName(_ host: String) throws(ToolError) {
+    let allowed = host.utf8.allSatisfy { byte in
+        (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A)
+            || byte == 0x2D || byte == 0x5F || byte == 0x2E
+    }
+    let labels = host.split(separator: ".", omittingEmptySubsequences: false)
+    let trimmed = host.hasSuffix(".") ? labels.dropLast() : labels[...]
+    guard allowed, !host.hasPrefix("-"), host.utf8.count <= 253, !trimmed.isEmpty,
+        trimmed.allSatisfy({ !$0.isEmpty && $0.utf8.count <= 63 })
+    else {
+        throw ToolError.usage("\"\(host.prefix(80))\" is not a valid host name or address")
+    }
+}
+
 /// The addresses for HOST and PORT: a numeric host is parsed (never looked up), a name is
 /// resolved with `getaddrinfo`.
 func resolveEndpoint(
@@ -228,6 +244,7 @@ func resolveEndpoint(
         }
         return [address]
     }
+    try validateHostName(host)
     let found: [ResolvedAddress]
     do {
         found = try Resolver.lookup(host: host, service: nil, family: family, type: type, passive: passive)

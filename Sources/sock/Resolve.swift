@@ -43,8 +43,11 @@ struct Resolve: ParsableCommand {
         guard !name.isEmpty, name.utf8.count <= 253 || looksNumeric(name) else {
             throw ToolError.usage("host name must be 1 to 253 bytes")
         }
-        if let family = family.family, looksNumeric(name) {
-            _ = try resolveEndpoint(host: name, port: 0, family: family, type: .stream)
+        if looksNumeric(name) {
+            // Checks the address's form (and family) with a clear message.
+            _ = try resolveEndpoint(host: name, port: 0, family: family.family, type: .stream)
+        } else {
+            try validateHostName(name)
         }
         let entries = try Resolver.lookup(
             host: name, service: service, family: family.family, type: nil, canonicalName: true, numericHost: looksNumeric(name))
