@@ -68,7 +68,11 @@ public struct InterfaceAddress: Hashable, Sendable, CustomStringConvertible {
     public let netmask: IPAddress?
     /// The broadcast address (`ifa_broadaddr`) of an IPv4 address on a broadcast link.
     public let broadcast: IPAddress?
-    /// The address of the other end (`ifa_dstaddr`) on a point-to-point link.
+    /// The address of the other end (`ifa_dstaddr`): on a point-to-point link, or for an
+    /// address added with a peer (`ip addr add A peer B`) on a link without broadcast.
+    ///
+    /// `getifaddrs` keeps one field for both; on a broadcast link, a peer address set without
+    /// a broadcast one shows up as ``broadcast``.
     public let destination: IPAddress?
     /// The link-layer address, for an `AF_PACKET` record.
     public let hardwareAddress: HardwareAddress?
@@ -250,18 +254,33 @@ public struct NetworkInterface: Hashable, Sendable, CustomStringConvertible {
             next = record.ifa_next
             let name = record.ifa_name.map { String(cString: $0) } ?? ""
             let flags = InterfaceFlags(rawValue: record.ifa_flags)
-            // The union holds the destination on a point-to-point link, else the broadcast.
-            let other = decode(record.ifa_ifu.ifu_broadaddr)?.ipAddress
-            let pointToPoint = flags.contains(.pointToPoint)
+            let address = decode(record.ifa_addr)
+            let (broadcast, destination) = broadcastOrDestination(
+                decode(record.ifa_ifu.ifu_broadaddr)?.ipAddress, of: address?.ipAddress, flags: flags)
             result.append(InterfaceAddress(
                 interfaceName: name, interfaceIndex: index(of: name), flags: flags,
-                address: decode(record.ifa_addr),
+                address: address,
                 netmask: decode(record.ifa_netmask)?.ipAddress,
-                broadcast: pointToPoint ? nil : other,
-                destination: pointToPoint ? other : nil,
+                broadcast: broadcast,
+                destination: destination,
                 hardwareAddress: hardwareAddress(record.ifa_addr)))
         }
         return result
+    }
+
+    /// Sorts out `ifa_ifu`, which holds one address for two purposes.
+    ///
+    /// glibc fills it with the netlink `IFA_BROADCAST` when there is one, else with
+    /// `IFA_ADDRESS`: the peer on a point-to-point link, but the address itself on any other,
+    /// which is no broadcast address at all. IPv6 has no broadcast.
+    private static func broadcastOrDestination(
+        _ other: IPAddress?, of address: IPAddress?, flags: InterfaceFlags
+    ) -> (broadcast: IPAddress?, destination: IPAddress?) {
+        guard let other, other != address else { return (nil, nil) }
+        if flags.contains(.pointToPoint) || other.domain == .inet6 || !flags.contains(.broadcast) {
+            return (nil, other)
+        }
+        return (other, nil)
     }
 
     /// glibc stores a `sockaddr_ll` with room for 24 address bytes in `AF_PACKET` records.

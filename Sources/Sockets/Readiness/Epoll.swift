@@ -92,8 +92,11 @@ public struct EpollEventBuffer: ~Copyable, @unchecked Sendable {
 public final class Epoll: Sendable {
     let handle: OwnedDescriptor
     /// The `eventfd` that ``close()`` registers, already readable, to wake blocked waiters;
-    /// `-1` until then. Closed when the instance is released, after the last waiter is out.
+    /// `-1` until then, and again once the last waiter is out and it is closed.
     private let closeWaker = Atomic<CInt>(-1)
+    /// The threads inside ``wait(into:timeout:)``, so that the last one out after a close
+    /// can close ``closeWaker``.
+    private let waiters = Atomic<Int>(0)
 
     /// The `data` of the event that ``close()`` uses to wake waiters.
     private static let closeWakerData = UInt64.max
@@ -108,8 +111,7 @@ public final class Epoll: Sendable {
     }
 
     deinit {
-        let waker = closeWaker.load(ordering: .acquiring)
-        if waker >= 0 { try? Syscall.close(waker) }
+        closeWakerIfAny()
     }
 
     /// The epoll descriptor; `-1` once closed.
@@ -186,6 +188,12 @@ public final class Epoll: Sendable {
     ///   ``close()`` is called during the wait.
     @discardableResult
     public func wait(into buffer: inout EpollEventBuffer, timeout: Duration? = nil) throws(SocketError) -> Int {
+        waiters.add(1, ordering: .sequentiallyConsistent)
+        defer {
+            if waiters.subtract(1, ordering: .sequentiallyConsistent).newValue == 0 && handle.isClosed {
+                closeWakerIfAny()
+            }
+        }
         guard handle.enter() else { throw SocketError("epoll_wait", reason: .closed) }
         defer { handle.leave() }
         let storage = buffer.storage
@@ -234,7 +242,15 @@ public final class Epoll: Sendable {
             return
         }
         // Only the first close gets here (OwnedDescriptor runs this once).
-        closeWaker.store(waker, ordering: .releasing)
+        closeWaker.store(waker, ordering: .sequentiallyConsistent)
+        // If every waiter left before the waker was stored, none of them closed it.
+        if waiters.load(ordering: .sequentiallyConsistent) == 0 { closeWakerIfAny() }
+    }
+
+    /// Closes the close wake-up `eventfd`, once, whoever gets here first.
+    private func closeWakerIfAny() {
+        let waker = closeWaker.exchange(-1, ordering: .sequentiallyConsistent)
+        if waker >= 0 { try? Syscall.close(waker) }
     }
 }
 
