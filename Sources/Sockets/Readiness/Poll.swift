@@ -2,7 +2,7 @@ import Glibc
 import SocketSyscalls
 import SystemPackage
 
-/// One descriptor in a ``Socket/poll(_:timeout:)`` set: what to wait for, and after the call,
+/// One descriptor in a ``Socket/poll(_:timeout:)-swift.type.method`` set: what to wait for, and after the call,
 /// what happened.
 public struct PollEntry: Sendable, CustomStringConvertible {
     /// The socket, for an entry made from one. It is held open for the whole wait, so its

@@ -3,7 +3,7 @@ import CSocketShims
 import SocketSyscalls
 import SystemPackage
 
-/// What ``Socket/select(forReading:forWriting:forExceptions:timeout:)`` found ready: the
+/// What `Socket.select(forReading:forWriting:forExceptions:timeout:)` found ready: the
 /// descriptors (or sockets) of each set that are, in the order they were given.
 public struct SelectResult<Element: Sendable>: Sendable {
     /// Ready to read: data, a pending connection, end-of-file, or a pending error.
@@ -31,7 +31,7 @@ extension Socket {
     /// Waits until some descriptors are ready: `select(2)`.
     ///
     /// A wait interrupted by a signal (`EINTR`) goes on with the time left. Prefer
-    /// ``poll(_:timeout:)`` or ``Epoll``: `select` is limited to descriptors below
+    /// ``poll(_:timeout:)-swift.type.method`` or ``Epoll``: `select` is limited to descriptors below
     /// ``selectDescriptorLimit``.
     ///
     /// - Parameters:
@@ -54,7 +54,7 @@ extension Socket {
     }
 
     /// Waits until some sockets are ready: `select(2)` on their descriptors, each held open
-    /// for the wait. See ``select(forReading:forWriting:forExceptions:timeout:)-(_,_,_,_)``.
+    /// for the wait, like the form that takes descriptor numbers.
     ///
     /// - Returns: the ready sockets of each set, the same objects that were passed in.
     /// - Throws: ``SocketError/Reason/closed`` if a socket is closed; the errors of the
