@@ -217,6 +217,22 @@ struct PollTests {
         #expect(!entries[0].isReady)
     }
 
+    @Test func negativeAndHugeTimeouts() throws {
+        let (a, b) = try Socket.pair()
+        let epoll = try Epoll()
+        defer { try? a.close(); try? b.close(); try? epoll.close() }
+        // Negative: only check.
+        #expect(try a.poll(.readable, timeout: .seconds(-5)) == [])
+        #expect(try Socket.select(forReading: [a], timeout: .seconds(-5)).isEmpty)
+        try epoll.add(a, events: .writable)
+        #expect(try epoll.wait(timeout: .seconds(-5)).count == 1)
+        // Huge: no overflow, and a ready socket still returns at once.
+        let huge = Duration.seconds(Int64.max) * 10
+        #expect(try a.poll(.writable, timeout: huge) == .writable)
+        #expect(try Socket.select(forReading: [], forWriting: [a], timeout: huge).writable.count == 1)
+        #expect(try epoll.wait(timeout: huge).count == 1)
+    }
+
     @Test func listenerReadableWhenAClientConnects() throws {
         let listener = try Socket(.inet6, .stream)
         defer { try? listener.close() }

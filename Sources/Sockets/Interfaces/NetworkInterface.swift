@@ -17,8 +17,9 @@ public struct HardwareType: RawRepresentable, Hashable, Sendable, CustomStringCo
     public static let ieee80211 = HardwareType(rawValue: 801)
     /// `ARPHRD_INFINIBAND`: InfiniBand (20-byte addresses).
     public static let infiniband = HardwareType(rawValue: 32)
-    /// `ARPHRD_NONE`: no link-layer header (TUN devices, WireGuard).
-    public static let none = HardwareType(rawValue: 0xFFFE)
+    /// `ARPHRD_NONE`: no link-layer header (TUN devices, WireGuard). (Not `none`, which
+    /// would read as `Optional.none`.)
+    public static let noLinkLayer = HardwareType(rawValue: 0xFFFE)
 
     public var description: String {
         switch self {
@@ -26,7 +27,7 @@ public struct HardwareType: RawRepresentable, Hashable, Sendable, CustomStringCo
         case .loopback: return "loopback"
         case .ieee80211: return "ieee802.11"
         case .infiniband: return "infiniband"
-        case .none: return "none"
+        case .noLinkLayer: return "none"
         default: return "ARPHRD \(rawValue)"
         }
     }

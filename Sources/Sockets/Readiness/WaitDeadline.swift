@@ -6,9 +6,12 @@ struct WaitDeadline {
     /// `nil`: wait for ever.
     let instant: ContinuousClock.Instant?
 
+    /// The longest wait measured: about 34,800 years, far from overflowing an instant.
+    static let longest = Duration.seconds(Int64(1) << 40)
+
     /// `timeout` `nil` waits for ever; zero or negative does not wait.
     init(timeout: Duration?) {
-        instant = timeout.map { ContinuousClock.now.advanced(by: max($0, .zero)) }
+        instant = timeout.map { ContinuousClock.now.advanced(by: min(max($0, .zero), Self.longest)) }
     }
 
     /// The time left, never negative; `nil` for ever.
