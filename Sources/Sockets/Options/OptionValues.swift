@@ -1,0 +1,95 @@
+import Glibc
+import CSocketShims
+
+/// The process at the other end of a Unix socket, as the kernel recorded it when the
+/// connection was made (or the pair created): `struct ucred` from `SO_PEERCRED`.
+public struct PeerCredentials: Hashable, Sendable, CustomStringConvertible {
+    /// The peer's process id (0 if the peer is in a PID namespace this process cannot see).
+    public var pid: Int32
+    /// The peer's effective user id.
+    public var uid: UInt32
+    /// The peer's effective group id.
+    public var gid: UInt32
+
+    public init(pid: Int32, uid: UInt32, gid: UInt32) {
+        self.pid = pid
+        self.uid = uid
+        self.gid = gid
+    }
+
+    public var description: String { "pid \(pid), uid \(uid), gid \(gid)" }
+}
+
+extension OptionCodec where Value == PeerCredentials {
+    static var peerCredentials: OptionCodec<PeerCredentials> {
+        OptionCodec(
+            capacity: MemoryLayout<cshim_ucred>.size,
+            encode: { value, buffer throws(InvalidOptionValue) in
+                store(cshim_ucred(pid: value.pid, uid: value.uid, gid: value.gid), buffer)
+            },
+            decode: { buffer throws(InvalidOptionValue) in
+                let raw = try load(cshim_ucred.self, buffer, "a struct ucred")
+                return PeerCredentials(pid: raw.pid, uid: raw.uid, gid: raw.gid)
+            })
+    }
+}
+
+/// Path MTU discovery mode, for `IP_MTU_DISCOVER` and `IPV6_MTU_DISCOVER` (`IP_PMTUDISC_*`;
+/// the IPv6 constants have the same values).
+public struct PathMTUDiscovery: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+    public let rawValue: Int32
+    public init(rawValue: Int32) { self.rawValue = rawValue }
+
+    /// `IP_PMTUDISC_DONT`: never set the Don't Fragment bit; fragment as needed.
+    public static let dont = PathMTUDiscovery(rawValue: Int32(IP_PMTUDISC_DONT))
+    /// `IP_PMTUDISC_WANT`: use path MTU discovery per route (the usual default).
+    public static let want = PathMTUDiscovery(rawValue: Int32(IP_PMTUDISC_WANT))
+    /// `IP_PMTUDISC_DO`: always set Don't Fragment; a send larger than the path MTU fails
+    /// with `EMSGSIZE`.
+    public static let `do` = PathMTUDiscovery(rawValue: Int32(IP_PMTUDISC_DO))
+    /// `IP_PMTUDISC_PROBE`: set Don't Fragment but ignore the path MTU (for probing it).
+    public static let probe = PathMTUDiscovery(rawValue: Int32(IP_PMTUDISC_PROBE))
+    /// `IP_PMTUDISC_INTERFACE`: use the interface MTU, ignore learned path MTUs, never fragment
+    /// locally.
+    public static let interface = PathMTUDiscovery(rawValue: Int32(IP_PMTUDISC_INTERFACE))
+    /// `IP_PMTUDISC_OMIT`: like `.interface`, but fragment when the packet exceeds it.
+    public static let omit = PathMTUDiscovery(rawValue: Int32(IP_PMTUDISC_OMIT))
+
+    public var description: String {
+        switch self {
+        case .dont: return "IP_PMTUDISC_DONT"
+        case .want: return "IP_PMTUDISC_WANT"
+        case .do: return "IP_PMTUDISC_DO"
+        case .probe: return "IP_PMTUDISC_PROBE"
+        case .interface: return "IP_PMTUDISC_INTERFACE"
+        case .omit: return "IP_PMTUDISC_OMIT"
+        default: return "IP_PMTUDISC \(rawValue)"
+        }
+    }
+}
+
+/// TCP keepalive settings: how long a connection is idle before the first probe
+/// (`TCP_KEEPIDLE`), the time between probes (`TCP_KEEPINTVL`) and how many unanswered probes
+/// end the connection (`TCP_KEEPCNT`). Used with ``Socket/setKeepalive(_:)``.
+///
+/// A `nil` field leaves that setting as it is (the system defaults come from
+/// `net.ipv4.tcp_keepalive_time`, `_intvl` and `_probes`: 2 hours, 75 s, 9).
+public struct TCPKeepalive: Hashable, Sendable, CustomStringConvertible {
+    /// Idle time before the first probe: whole seconds, 1...32767.
+    public var idle: Duration?
+    /// Time between probes: whole seconds, 1...32767.
+    public var interval: Duration?
+    /// Unanswered probes before the connection is dropped: 1...127.
+    public var count: Int?
+
+    public init(idle: Duration? = nil, interval: Duration? = nil, count: Int? = nil) {
+        self.idle = idle
+        self.interval = interval
+        self.count = count
+    }
+
+    public var description: String {
+        func text(_ value: (some CustomStringConvertible)?) -> String { value.map { "\($0)" } ?? "default" }
+        return "keepalive(idle: \(text(idle)), interval: \(text(interval)), count: \(text(count)))"
+    }
+}
