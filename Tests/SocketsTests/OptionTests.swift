@@ -58,7 +58,7 @@ private func expectErrno(
 }
 
 /// Reads a small text file (from /proc) without Foundation.
-func readTextFile(_ path: String) -> String? {
+private func readTextFile(_ path: String) -> String? {
     let fd = open(path, O_RDONLY | O_CLOEXEC)
     guard fd >= 0 else { return nil }
     defer { _ = Glibc.close(fd) }
@@ -688,5 +688,302 @@ struct RawOptionTests {
         } catch {
             #expect(error.description == "getsockopt(IP_MTU): Transport endpoint is not connected (ENOTCONN)")
         }
+    }
+}
+
+// MARK: - Multicast membership
+
+/// A network namespace of this test's own, with a veth pair in it, deleted by `delete()`.
+///
+/// The loopback interface here lacks the MULTICAST flag, so multicast tests run on a veth
+/// interface inside a namespace. Sockets are created with this thread moved into the namespace
+/// (`setns`), then used from anywhere: a socket stays in the namespace it was created in.
+private struct TestNamespace {
+    let name: String
+
+    init() throws {
+        name = "sockopt-\(getpid())-\(UInt32.random(in: 0...999_999))"
+        try Self.run(["netns", "add", name])
+    }
+
+    /// Runs `ip -n NAME arguments...` and fails unless it exits with status 0.
+    func ip(_ arguments: String...) throws {
+        try Self.run(["-n", name] + arguments)
+    }
+
+    func delete() {
+        _ = try? Self.run(["netns", "delete", name])
+    }
+
+    /// Runs `body` with this thread in the namespace, then moves it back.
+    func enter<R>(_ body: () throws -> R) throws -> R {
+        let original = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC)
+        let target = open("/run/netns/\(name)", O_RDONLY | O_CLOEXEC)
+        defer {
+            if original >= 0 { _ = Glibc.close(original) }
+            if target >= 0 { _ = Glibc.close(target) }
+        }
+        guard original >= 0, target >= 0 else { throw NamespaceFailure("cannot open namespace files: errno \(errno)") }
+        try Self.setNetworkNamespace(target)
+        defer {
+            do {
+                try Self.setNetworkNamespace(original)
+            } catch {
+                Issue.record("could not return to the original network namespace: \(error)")
+            }
+        }
+        return try body()
+    }
+
+    struct NamespaceFailure: Error, CustomStringConvertible {
+        let description: String
+        init(_ description: String) { self.description = description }
+    }
+
+    /// `setns(fd, CLONE_NEWNET)`. Swift's Glibc module leaves out this GNU function, so it is
+    /// looked up at run time.
+    private static func setNetworkNamespace(_ fd: Int32) throws {
+        typealias SetNamespace = @convention(c) (Int32, Int32) -> Int32
+        guard let process = dlopen(nil, RTLD_NOW) else { throw NamespaceFailure("dlopen failed") }
+        defer { dlclose(process) }
+        guard let symbol = dlsym(process, "setns") else { throw NamespaceFailure("setns not found") }
+        let setns = unsafeBitCast(symbol, to: SetNamespace.self)
+        let cloneNewNet: Int32 = 0x4000_0000
+        guard setns(fd, cloneNewNet) == 0 else { throw NamespaceFailure("setns failed: errno \(errno)") }
+    }
+
+    /// Runs /usr/sbin/ip with `arguments` (posix_spawn, so that no pipe is left behind).
+    private static func run(_ arguments: [String]) throws {
+        let path = "/usr/sbin/ip"
+        let argv: [UnsafeMutablePointer<CChar>?] = ([path] + arguments).map { strdup($0) } + [nil]
+        defer { for pointer in argv { free(pointer) } }
+        var pid: pid_t = 0
+        let spawned = posix_spawn(&pid, path, nil, nil, argv, environ)
+        guard spawned == 0 else { throw NamespaceFailure("posix_spawn ip: \(spawned)") }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
+        guard status == 0 else { throw NamespaceFailure("ip \(arguments.joined(separator: " ")) exited with status \(status)") }
+    }
+
+    /// The number of sockets that joined `group` on `device`, from the kernel's IGMP table
+    /// (`/proc/net/igmp` of this namespace); `nil` when not joined.
+    func igmpUsers(of group: IPv4Address, on device: String) throws -> Int? {
+        guard let table = try enter({ readTextFile("/proc/thread-self/net/igmp") }) else {
+            throw NamespaceFailure("cannot read the IGMP table")
+        }
+        // The group is printed as the hex of its network-order bytes read as a little-endian int.
+        let bytes = group.bytes
+        let hex = String(UInt32(bytes[3]) << 24 | UInt32(bytes[2]) << 16 | UInt32(bytes[1]) << 8 | UInt32(bytes[0]), radix: 16, uppercase: true)
+        let wanted = String(repeating: "0", count: 8 - hex.count) + hex
+        var inDevice = false
+        for line in table.split(separator: "\n") {
+            let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
+            if !line.hasPrefix("\t"), fields.count > 1 {
+                inDevice = fields[1] == device
+            } else if inDevice, fields.count > 1, fields[0] == wanted {
+                return Int(fields[1])
+            }
+        }
+        return nil
+    }
+}
+
+/// Receives one datagram (the socket has a receive timeout, so a lost datagram fails the test
+/// instead of hanging it) and returns its text and sender.
+private func receiveText(_ socket: Socket) throws -> (String, SocketAddress?) {
+    let (bytes, sender) = try socket.receiveFrom(maxLength: 100)
+    return (String(decoding: bytes, as: UTF8.self), sender)
+}
+
+private func openReceivers(_ count: Int, _ domain: SocketDomain, in namespace: TestNamespace) throws -> (sockets: [Socket], port: UInt16) {
+    let sockets = try namespace.enter { try (0..<count).map { _ in try Socket(domain, .datagram) } }
+    var port: UInt16 = 0
+    do {
+        for socket in sockets {
+            try socket.set(.reuseAddress, true)
+            try socket.set(.receiveTimeout, .seconds(5))
+            if domain == .inet {
+                try socket.set(.multicastAll, false)
+                try socket.bind(to: .ipv4(.any, port: port))
+            } else {
+                try socket.set(.ipv6Only, true)
+                try socket.set(.ipv6MulticastAll, false)
+                try socket.bind(to: .ipv6(.any, port: port))
+            }
+            port = try #require(try socket.localAddress().port)
+        }
+    } catch {
+        for socket in sockets { try? socket.close() }
+        throw error
+    }
+    return (sockets, port)
+}
+
+@Suite(.noDescriptorLeaks)
+struct MulticastTests {
+    @Test func ipv4MembershipOverVeth() throws {
+        let namespace = try TestNamespace()
+        defer { namespace.delete() }
+        try namespace.ip("link", "add", "mcA", "type", "veth", "peer", "name", "mcB")
+        try namespace.ip("addr", "add", "10.77.0.1/30", "dev", "mcA")
+        try namespace.ip("link", "set", "mcA", "up")
+        try namespace.ip("link", "set", "mcB", "up")
+        let local = IPv4Address(10, 77, 0, 1)
+        let index = try #require(try namespace.enter { Syscall.interfaceIndex(name: "mcA") })
+        let group1 = IPv4Address(239, 77, 1, 1)
+        let group2 = IPv4Address(239, 77, 1, 2)
+
+        let sender = try namespace.enter { try Socket(.inet, .datagram) }
+        defer { try? sender.close() }
+        try roundTrip(sender, .multicastInterface, local)
+        try sender.set(.multicastTimeToLive, 1)
+        #expect(try sender.get(.multicastLoop))
+
+        let (receivers, port) = try openReceivers(2, .inet, in: namespace)
+        defer { for socket in receivers { try? socket.close() } }
+        let (first, second) = (receivers[0], receivers[1])
+
+        // Join by interface address and by interface index; both receive one datagram.
+        try first.joinMulticastGroup(group1, interface: local)
+        try second.joinMulticastGroup(group1, interfaceIndex: index)
+        #expect(try namespace.igmpUsers(of: group1, on: "mcA") == 2)
+        _ = try sender.send(Array("one".utf8), to: .ipv4(group1, port: port))
+        for socket in receivers {
+            let (text, from) = try receiveText(socket)
+            #expect(text == "one")
+            #expect(from?.ipAddress == .v4(local))
+        }
+
+        // Leaving: the second socket now gets only group 2, whose datagram is sent after
+        // group 1's, so receiving "marker" first proves group 1's was not delivered.
+        try second.joinMulticastGroup(group2, interface: local)
+        try second.leaveMulticastGroup(group1, interfaceIndex: index)
+        #expect(try namespace.igmpUsers(of: group1, on: "mcA") == 1)
+        _ = try sender.send(Array("two".utf8), to: .ipv4(group1, port: port))
+        _ = try sender.send(Array("marker".utf8), to: .ipv4(group2, port: port))
+        #expect(try receiveText(first).0 == "two")
+        #expect(try receiveText(second).0 == "marker")
+
+        // IP_MULTICAST_ALL: with it on, a wildcard-bound socket gets every group the host
+        // joined, including group 1 (joined by the first socket).
+        try second.set(.multicastAll, true)
+        _ = try sender.send(Array("three".utf8), to: .ipv4(group1, port: port))
+        #expect(try receiveText(first).0 == "three")
+        #expect(try receiveText(second).0 == "three")
+        try second.set(.multicastAll, false)
+
+        // IP_MULTICAST_LOOP off: this host's listeners do not get the datagram.
+        try sender.set(.multicastLoop, false)
+        _ = try sender.send(Array("not looped".utf8), to: .ipv4(group1, port: port))
+        try sender.set(.multicastLoop, true)
+        _ = try sender.send(Array("four".utf8), to: .ipv4(group1, port: port))
+        #expect(try receiveText(first).0 == "four")
+
+        // Blocking a source, then unblocking it.
+        try first.joinMulticastGroup(group2, interface: local)
+        try first.blockMulticastSource(local, group: group1, interface: local)
+        _ = try sender.send(Array("blocked".utf8), to: .ipv4(group1, port: port))
+        _ = try sender.send(Array("marker2".utf8), to: .ipv4(group2, port: port))
+        #expect(try receiveText(first).0 == "marker2")
+        #expect(try receiveText(second).0 == "marker2")
+        try first.unblockMulticastSource(local, group: group1, interface: local)
+        _ = try sender.send(Array("five".utf8), to: .ipv4(group1, port: port))
+        #expect(try receiveText(first).0 == "five")
+
+        // Errors from the kernel, named with the group.
+        expectErrno(EADDRINUSE) { () throws(SocketError) in try first.joinMulticastGroup(group1, interface: local) }
+        expectErrno(EADDRNOTAVAIL) { () throws(SocketError) in try second.leaveMulticastGroup(group1, interfaceIndex: index) }
+        expectErrno(ENODEV) { () throws(SocketError) in try first.joinMulticastGroup(group2, interface: IPv4Address(10, 99, 99, 99)) }
+        do {
+            try first.joinMulticastGroup(group1, interface: local)
+        } catch {
+            #expect(error.description.hasPrefix("setsockopt(IP_ADD_MEMBERSHIP)(239.77.1.1 on 10.77.0.1): "))
+        }
+        try first.leaveMulticastGroup(group1, interface: local)
+        #expect(try namespace.igmpUsers(of: group1, on: "mcA") == nil)
+    }
+
+    @Test func ipv4SourceSpecificMembership() throws {
+        let namespace = try TestNamespace()
+        defer { namespace.delete() }
+        try namespace.ip("link", "add", "mcA", "type", "veth", "peer", "name", "mcB")
+        try namespace.ip("addr", "add", "10.77.0.1/30", "dev", "mcA")
+        try namespace.ip("link", "set", "mcA", "up")
+        try namespace.ip("link", "set", "mcB", "up")
+        let local = IPv4Address(10, 77, 0, 1)
+        let otherSource = IPv4Address(10, 77, 0, 2)
+        let ssmGroup = IPv4Address(232, 77, 1, 1)
+        let markerGroup = IPv4Address(239, 77, 1, 4)
+
+        let sender = try namespace.enter { try Socket(.inet, .datagram) }
+        defer { try? sender.close() }
+        try sender.set(.multicastInterface, local)
+
+        let (receivers, port) = try openReceivers(2, .inet, in: namespace)
+        defer { for socket in receivers { try? socket.close() } }
+        let (wantsUs, wantsOther) = (receivers[0], receivers[1])
+        try wantsUs.joinMulticastGroup(ssmGroup, source: local, interface: local)
+        try wantsOther.joinMulticastGroup(ssmGroup, source: otherSource, interface: local)
+        try wantsOther.joinMulticastGroup(markerGroup, interface: local)
+
+        _ = try sender.send(Array("ssm".utf8), to: .ipv4(ssmGroup, port: port))
+        _ = try sender.send(Array("marker".utf8), to: .ipv4(markerGroup, port: port))
+        #expect(try receiveText(wantsUs).0 == "ssm")
+        #expect(try receiveText(wantsOther).0 == "marker")
+
+        // Dropping the only source ends the membership.
+        try wantsUs.leaveMulticastGroup(ssmGroup, source: local, interface: local)
+        try wantsUs.joinMulticastGroup(markerGroup, interface: local)
+        _ = try sender.send(Array("gone".utf8), to: .ipv4(ssmGroup, port: port))
+        _ = try sender.send(Array("marker2".utf8), to: .ipv4(markerGroup, port: port))
+        #expect(try receiveText(wantsUs).0 == "marker2")
+        #expect(try receiveText(wantsOther).0 == "marker2")
+        // With no membership left, the kernel calls a second drop EINVAL.
+        expectErrno(EINVAL) { () throws(SocketError) in
+            try wantsUs.leaveMulticastGroup(ssmGroup, source: local, interface: local)
+        }
+    }
+
+    @Test func ipv6MembershipOverVeth() throws {
+        let namespace = try TestNamespace()
+        defer { namespace.delete() }
+        try namespace.ip("link", "add", "mcA", "type", "veth", "peer", "name", "mcB")
+        // nodad: usable at once, without waiting for duplicate address detection.
+        try namespace.ip("-6", "addr", "add", "fd77::1/64", "dev", "mcA", "nodad")
+        try namespace.ip("link", "set", "mcA", "up")
+        try namespace.ip("link", "set", "mcB", "up")
+        let index = try #require(try namespace.enter { Syscall.interfaceIndex(name: "mcA") })
+        let group1 = try IPv6Address("ff15::77")
+        let group2 = try IPv6Address("ff15::78")
+
+        let sender = try namespace.enter { try Socket(.inet6, .datagram) }
+        defer { try? sender.close() }
+        try roundTrip(sender, .ipv6MulticastInterface, index)
+        try sender.set(.ipv6MulticastHops, 1)
+        #expect(try sender.get(.ipv6MulticastLoop))
+
+        let (receivers, port) = try openReceivers(2, .inet6, in: namespace)
+        defer { for socket in receivers { try? socket.close() } }
+        let (first, second) = (receivers[0], receivers[1])
+        for socket in receivers { try socket.joinMulticastGroup(group1, interfaceIndex: index) }
+        _ = try sender.send(Array("one".utf8), to: .ipv6(group1, port: port))
+        for socket in receivers {
+            let (text, from) = try receiveText(socket)
+            #expect(text == "one")
+            #expect(from?.ipAddress == .v6(try IPv6Address("fd77::1")))
+        }
+
+        try second.joinMulticastGroup(group2, interfaceIndex: index)
+        try second.leaveMulticastGroup(group1, interfaceIndex: index)
+        _ = try sender.send(Array("two".utf8), to: .ipv6(group1, port: port))
+        _ = try sender.send(Array("marker".utf8), to: .ipv6(group2, port: port))
+        #expect(try receiveText(first).0 == "two")
+        #expect(try receiveText(second).0 == "marker")
+
+        expectErrno(EADDRINUSE) { () throws(SocketError) in try first.joinMulticastGroup(group1, interfaceIndex: index) }
+        expectErrno(EADDRNOTAVAIL) { () throws(SocketError) in try second.leaveMulticastGroup(group1, interfaceIndex: index) }
+        expectErrno(ENODEV) { () throws(SocketError) in try first.joinMulticastGroup(group2, interfaceIndex: 999_999) }
+        expectInvalid("IPV6_JOIN_GROUP") { () throws(SocketError) in try first.joinMulticastGroup(try IPv6Address("fd77::2"), interfaceIndex: index) }
+        try first.leaveMulticastGroup(group1, interfaceIndex: index)
     }
 }

@@ -11,6 +11,7 @@ public struct PeerCredentials: Hashable, Sendable, CustomStringConvertible {
     /// The peer's effective group id.
     public var gid: UInt32
 
+    /// Creates credentials (for comparisons in tests and logs).
     public init(pid: Int32, uid: UInt32, gid: UInt32) {
         self.pid = pid
         self.uid = uid
@@ -37,7 +38,9 @@ extension OptionCodec where Value == PeerCredentials {
 /// Path MTU discovery mode, for `IP_MTU_DISCOVER` and `IPV6_MTU_DISCOVER` (`IP_PMTUDISC_*`;
 /// the IPv6 constants have the same values).
 public struct PathMTUDiscovery: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+    /// The `IP_PMTUDISC_*` number.
     public let rawValue: Int32
+    /// A mode from its number (the kernel rejects unknown ones with `EINVAL`).
     public init(rawValue: Int32) { self.rawValue = rawValue }
 
     /// `IP_PMTUDISC_DONT`: never set the Don't Fragment bit; fragment as needed.
@@ -82,6 +85,7 @@ public struct TCPKeepalive: Hashable, Sendable, CustomStringConvertible {
     /// Unanswered probes before the connection is dropped: 1...127.
     public var count: Int?
 
+    /// Keepalive timing; leave a field `nil` to keep its current value.
     public init(idle: Duration? = nil, interval: Duration? = nil, count: Int? = nil) {
         self.idle = idle
         self.interval = interval

@@ -35,7 +35,7 @@ public struct SocketOption<Value: Sendable>: Sendable, CustomStringConvertible {
 }
 
 /// A socket option that the kernel reports but does not let a program set, such as
-/// `SO_TYPE` or `TCP_INFO`. Read it with ``Socket/get(_:)-(ReadOnlySocketOption<Value>)``.
+/// `SO_TYPE` or `TCP_INFO`. Read it with `socket.get(_:)`; there is no setter.
 public struct ReadOnlySocketOption<Value: Sendable>: Sendable, CustomStringConvertible {
     /// The protocol level.
     public let level: Int32
@@ -246,6 +246,7 @@ extension Socket {
     /// Checks that `value` is acceptable for `option` without any system call.
     func validate<Value>(_ option: SocketOption<Value>, _ value: Value) throws(SocketError) {
         try withUnsafeTemporaryAllocation(byteCount: option.codec.capacity, alignment: 16) { (buffer) throws(SocketError) in
+            buffer.initializeMemory(as: UInt8.self, repeating: 0)
             do throws(InvalidOptionValue) {
                 _ = try option.codec.encode(value, buffer)
             } catch {

@@ -1,18 +1,31 @@
 /// A TCP connection state (`TCP_ESTABLISHED`, `TCP_LISTEN`, ... in `<netinet/tcp.h>`).
 public struct TCPState: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+    /// The kernel's number for the state.
     public let rawValue: UInt8
+    /// A state from its number.
     public init(rawValue: UInt8) { self.rawValue = rawValue }
 
+    /// `TCP_ESTABLISHED`: connected; data flows both ways.
     public static let established = TCPState(rawValue: 1)
+    /// `TCP_SYN_SENT`: connecting; the SYN is out, waiting for SYN-ACK.
     public static let synSent = TCPState(rawValue: 2)
+    /// `TCP_SYN_RECV`: a SYN arrived and a SYN-ACK went out.
     public static let synReceived = TCPState(rawValue: 3)
+    /// `TCP_FIN_WAIT1`: this side closed; its FIN is not yet acknowledged.
     public static let finWait1 = TCPState(rawValue: 4)
+    /// `TCP_FIN_WAIT2`: this side's FIN was acknowledged; waiting for the peer's FIN.
     public static let finWait2 = TCPState(rawValue: 5)
+    /// `TCP_TIME_WAIT`: both sides closed; waiting out stray segments.
     public static let timeWait = TCPState(rawValue: 6)
+    /// `TCP_CLOSE`: not connected (a new or fully closed socket).
     public static let closed = TCPState(rawValue: 7)
+    /// `TCP_CLOSE_WAIT`: the peer closed (end-of-file read); this side has not.
     public static let closeWait = TCPState(rawValue: 8)
+    /// `TCP_LAST_ACK`: both closed, the peer first; waiting for the last ACK.
     public static let lastAck = TCPState(rawValue: 9)
+    /// `TCP_LISTEN`: a listening socket.
     public static let listen = TCPState(rawValue: 10)
+    /// `TCP_CLOSING`: both sides closed at the same time.
     public static let closing = TCPState(rawValue: 11)
 
     public var description: String {
