@@ -154,6 +154,20 @@ struct SocketLevelOptionTests {
         try roundTrip(socket, .busyPoll, .microseconds(50))
     }
 
+    @Test func timestampingFlags() throws {
+        let udp = try Socket(.inet, .datagram)
+        defer { try? udp.close() }
+        #expect(try udp.get(.timestamping) == [])
+        try roundTrip(udp, .timestamping, [.receiveSoftware, .transmitSoftware, .software, .optionID, .optionTimestampOnly])
+        try roundTrip(udp, .timestamping, [])
+        expectInvalid("SO_TIMESTAMPING") { () throws(SocketError) in try udp.set(.timestamping, TimestampingFlags(rawValue: 1 << 15)) }
+        // An id per send needs a connected TCP socket.
+        let tcp = try Socket(.inet6, .stream)
+        defer { try? tcp.close() }
+        expectErrno(EINVAL) { () throws(SocketError) in try tcp.set(.timestamping, [.software, .optionID]) }
+        try roundTrip(tcp, .timestamping, [.receiveSoftware, .software])
+    }
+
     @Test func sendLowWatermarkIsFixedOnLinux() throws {
         let socket = try Socket(.inet, .stream)
         defer { try? socket.close() }
@@ -560,6 +574,8 @@ struct IPOptionTests {
     @Test func ipv6ChecksumOnRawSocket() throws {
         let raw = try Socket(.inet6, .raw, .udp)
         defer { try? raw.close() }
+        try roundTrip(raw, .ipv6HeaderIncluded, true)
+        try roundTrip(raw, .ipv6HeaderIncluded, false)
         try roundTrip(raw, .ipv6Checksum, 6)
         try roundTrip(raw, .ipv6Checksum, nil)
         expectInvalid("IPV6_CHECKSUM") { () throws(SocketError) in try raw.set(.ipv6Checksum, 3) }

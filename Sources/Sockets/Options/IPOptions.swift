@@ -124,6 +124,8 @@ extension SocketOption where Value == Bool {
     /// Transparent proxying for IPv6; needs `CAP_NET_ADMIN` or `CAP_NET_RAW`:
     /// `IPV6_TRANSPARENT`.
     public static var ipv6Transparent: Self { Self(ipv6Level, IPV6_TRANSPARENT, "IPV6_TRANSPARENT", .bool) }
+    /// The program writes the IPv6 header itself (raw IPv6 sockets only): `IPV6_HDRINCL`.
+    public static var ipv6HeaderIncluded: Self { Self(ipv6Level, IPV6_HDRINCL, "IPV6_HDRINCL", .bool) }
     /// Like ``multicastAll`` for IPv6 groups: `IPV6_MULTICAST_ALL`.
     public static var ipv6MulticastAll: Self { Self(ipv6Level, IPV6_MULTICAST_ALL, "IPV6_MULTICAST_ALL", .bool) }
 }

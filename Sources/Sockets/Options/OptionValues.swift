@@ -97,3 +97,60 @@ public struct TCPKeepalive: Hashable, Sendable, CustomStringConvertible {
         return "keepalive(idle: \(text(idle)), interval: \(text(interval)), count: \(text(count)))"
     }
 }
+
+/// What `SO_TIMESTAMPING` records and reports (`SOF_TIMESTAMPING_*`): which timestamps are
+/// generated (receive, transmit; software or hardware) and how they are reported (in
+/// `SCM_TIMESTAMPING` control messages, and for sends on the error queue).
+public struct TimestampingFlags: OptionSet, Hashable, Sendable {
+    /// The `SOF_TIMESTAMPING_*` bits.
+    public let rawValue: UInt32
+    /// Flags from their bits.
+    public init(rawValue: UInt32) { self.rawValue = rawValue }
+
+    /// `SOF_TIMESTAMPING_TX_HARDWARE`: ask the network card to stamp outgoing packets.
+    public static let transmitHardware = TimestampingFlags(rawValue: 1 << 0)
+    /// `SOF_TIMESTAMPING_TX_SOFTWARE`: stamp outgoing packets when they leave the driver.
+    public static let transmitSoftware = TimestampingFlags(rawValue: 1 << 1)
+    /// `SOF_TIMESTAMPING_RX_HARDWARE`: ask the network card to stamp incoming packets.
+    public static let receiveHardware = TimestampingFlags(rawValue: 1 << 2)
+    /// `SOF_TIMESTAMPING_RX_SOFTWARE`: stamp incoming packets when they reach the kernel.
+    public static let receiveSoftware = TimestampingFlags(rawValue: 1 << 3)
+    /// `SOF_TIMESTAMPING_SOFTWARE`: report software timestamps.
+    public static let software = TimestampingFlags(rawValue: 1 << 4)
+    /// `SOF_TIMESTAMPING_SYS_HARDWARE`: obsolete; ignored by the kernel.
+    public static let systemHardware = TimestampingFlags(rawValue: 1 << 5)
+    /// `SOF_TIMESTAMPING_RAW_HARDWARE`: report hardware timestamps.
+    public static let rawHardware = TimestampingFlags(rawValue: 1 << 6)
+    /// `SOF_TIMESTAMPING_OPT_ID`: give each send an id, reported with its timestamps (on TCP,
+    /// only once connected).
+    public static let optionID = TimestampingFlags(rawValue: 1 << 7)
+    /// `SOF_TIMESTAMPING_TX_SCHED`: stamp sends when they enter the packet scheduler.
+    public static let transmitScheduled = TimestampingFlags(rawValue: 1 << 8)
+    /// `SOF_TIMESTAMPING_TX_ACK`: stamp TCP sends when all their data is acknowledged.
+    public static let transmitAcknowledged = TimestampingFlags(rawValue: 1 << 9)
+    /// `SOF_TIMESTAMPING_OPT_CMSG`: report send timestamps with `IP_PKTINFO`-style control data.
+    public static let optionControlMessage = TimestampingFlags(rawValue: 1 << 10)
+    /// `SOF_TIMESTAMPING_OPT_TSONLY`: report send timestamps without the packet's payload.
+    public static let optionTimestampOnly = TimestampingFlags(rawValue: 1 << 11)
+    /// `SOF_TIMESTAMPING_OPT_STATS`: add TCP statistics to send timestamps.
+    public static let optionStatistics = TimestampingFlags(rawValue: 1 << 12)
+    /// `SOF_TIMESTAMPING_OPT_PKTINFO`: add the arrival interface to hardware receive timestamps.
+    public static let optionPacketInfo = TimestampingFlags(rawValue: 1 << 13)
+    /// `SOF_TIMESTAMPING_OPT_TX_SWHW`: report both software and hardware send timestamps.
+    public static let optionTransmitSoftwareAndHardware = TimestampingFlags(rawValue: 1 << 14)
+}
+
+extension OptionCodec where Value == TimestampingFlags {
+    static var timestampingFlags: OptionCodec<TimestampingFlags> {
+        OptionCodec(
+            capacity: 4,
+            encode: { value, buffer throws(InvalidOptionValue) in
+                // BIND_PHC (bit 15) needs the larger struct so_timestamping.
+                guard value.rawValue & (1 << 15) == 0, let raw = Int32(exactly: value.rawValue) else {
+                    throw InvalidOptionValue("flags 0x\(String(value.rawValue, radix: 16)) include bits this option's int form cannot carry")
+                }
+                return store(raw, buffer)
+            },
+            decode: { buffer throws(InvalidOptionValue) in TimestampingFlags(rawValue: UInt32(bitPattern: try loadInt(buffer))) })
+    }
+}

@@ -113,6 +113,13 @@ extension SocketOption where Value == Duration {
     public static var busyPoll: Self { Self(socketLevel, SO_BUSY_POLL, "SO_BUSY_POLL", .duration(.microseconds, 0...Int64(Int32.max))) }
 }
 
+extension SocketOption where Value == TimestampingFlags {
+    /// Which packet timestamps the kernel records and how it reports them: `SO_TIMESTAMPING`.
+    /// Receive timestamps arrive as `SCM_TIMESTAMPING` control messages; send timestamps on
+    /// the error queue (`MSG_ERRQUEUE`).
+    public static var timestamping: Self { Self(socketLevel, SO_TIMESTAMPING, "SO_TIMESTAMPING", .timestampingFlags) }
+}
+
 // MARK: - Write-only
 
 extension WriteOnlySocketOption where Value == Int {
