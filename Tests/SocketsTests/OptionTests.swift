@@ -768,9 +768,12 @@ private struct TestNamespace {
         guard setns(fd, cloneNewNet) == 0 else { throw NamespaceFailure("setns failed: errno \(errno)") }
     }
 
-    /// Runs /usr/sbin/ip with `arguments` (posix_spawn, so that no pipe is left behind).
+    /// Runs iproute2's `ip` with `arguments` (posix_spawn, so that no pipe is left behind).
     private static func run(_ arguments: [String]) throws {
-        let path = "/usr/sbin/ip"
+        let candidates: [String] = ["/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip"]
+        guard let path = candidates.first(where: { access($0, X_OK) == 0 }) else {
+            throw NamespaceFailure("the ip command (iproute2) is not installed")
+        }
         let argv: [UnsafeMutablePointer<CChar>?] = ([path] + arguments).map { strdup($0) } + [nil]
         defer { for pointer in argv { free(pointer) } }
         var pid: pid_t = 0
