@@ -197,7 +197,7 @@ final class Benchmark: Sendable {
             case .udp:
                 let server = track(try Socket(.inet, .datagram))
                 try server.bind(to: .ipv4(.loopback, port: 0))
-                try? Options.setReceiveBufferSize(server, 4 * 1024 * 1024)
+                try? server.set(.receiveBufferSize, 4 * 1024 * 1024)
                 serverAddress = try server.localAddress()
                 startThread("bench-udp-server") { self.serveDatagrams(server) }
             }
@@ -258,7 +258,7 @@ final class Benchmark: Sendable {
         for _ in 0..<connections {
             guard let (connection, _) = try? listener.accept() else { return }
             _ = track(connection)
-            if transport == .tcp { try? Options.setNoDelay(connection, true) }
+            if transport == .tcp { try? connection.set(.tcpNoDelay, true) }
             startThread("bench-server") { self.serveStream(connection) }
         }
     }
@@ -324,8 +324,8 @@ final class Benchmark: Sendable {
         do {
             socket = track(try Socket(server.domain, transport == .udp ? .datagram : .stream))
             try socket.connect(to: server)
-            if transport == .tcp { try Options.setNoDelay(socket, true) }
-            if transport == .udp && mode == .latency { try Options.setReceiveTimeout(socket, .milliseconds(200)) }
+            if transport == .tcp { try socket.set(.tcpNoDelay, true) }
+            if transport == .udp && mode == .latency { try socket.set(.receiveTimeout, .milliseconds(200)) }
         } catch {
             fail(error)
             connected.leave()

@@ -98,7 +98,8 @@ enum Console {
                 return try FileDescriptor.standardInput.read(into: buffer)
             } catch Errno.resourceTemporarilyUnavailable {
                 // Standard input was left non-blocking by whoever started us: wait for data.
-                _ = try? Readiness.wait(descriptor: 0, for: .readable, timeout: .seconds(1))
+                var entries = [PollEntry(descriptor: 0, events: .readable)]
+                _ = try? Socket.poll(&entries, timeout: .seconds(1))
             } catch {
                 throw ToolError.runtime("read(stdin): \(describe(error))")
             }
@@ -194,7 +195,7 @@ func parsePort(_ text: String, protocol: String, allowZero: Bool) throws(ToolErr
     if text.hasPrefix("-"), Int(text) != nil {
         throw ToolError.usage("port \(text) is outside 0...65535")
     }
-    guard !text.isEmpty, text.utf8.count < 64, let port = Syscall.servicePort(name: text, protocol: `protocol`) else {
+    guard !text.isEmpty, text.utf8.count < 64, let port = try? ServiceEntry(named: text, protocol: `protocol`).port else {
         throw ToolError.usage("unknown port or service \"\(text)\" (expected a number 0...65535 or a name from /etc/services)")
     }
     return port
@@ -245,9 +246,9 @@ func resolveEndpoint(
         return [address]
     }
     try validateHostName(host)
-    let found: [ResolvedAddress]
+    let found: [AddressInfo]
     do {
-        found = try Resolver.lookup(host: host, service: nil, family: family, type: type, passive: passive)
+        found = try AddressInfo.lookup(host: host, service: nil, family: family ?? .unspecified, type: type, flags: passive ? .passive : [])
     } catch {
         throw ToolError(error)
     }

@@ -155,7 +155,7 @@ struct Listen: ParsableCommand {
             do throws(SocketError) {
                 let socket = try Socket(address.domain, type)
                 do {
-                    if type == .stream { try Options.setReuseAddress(socket, true) }
+                    if type == .stream { try socket.set(.reuseAddress, true) }
                     try socket.bind(to: address)
                     return (socket, nil)
                 } catch {

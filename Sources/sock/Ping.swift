@@ -129,7 +129,7 @@ final class Pinger {
             isRaw = false
         }
         if isIPv6 {
-            try? Options.setReceiveHopLimit(socket, true)
+            try? socket.set(.ipv6ReceiveHopLimit, true)
         }
     }
 
@@ -189,7 +189,7 @@ final class Pinger {
             let left = ContinuousClock.now.duration(to: deadline)
             guard left > .zero else { continue }
             do {
-                guard try Readiness.wait(socket, for: .readable, timeout: left) else { continue }
+                guard try !socket.poll(.readable, timeout: left).isEmpty else { continue }
                 let message = try socket.receiveMessage(into: [buffer], controlCapacity: 64, flags: .dontWait)
                 try handle(UnsafeRawBufferPointer(rebasing: buffer[..<min(message.byteCount, buffer.count)]), message: message)
             } catch let error as SocketError where error.isWouldBlock {
@@ -210,7 +210,7 @@ final class Pinger {
             offset = Int(packet[0] & 0x0F) * 4
             hopLimit = Int(packet[8])
         } else if isIPv6 {
-            hopLimit = Options.hopLimit(inControl: message.control)
+            hopLimit = ControlBytes.hopLimit(in: message.control)
         }
         guard packet.count >= offset + 8 else { return }
         let type = packet[offset]

@@ -49,8 +49,9 @@ struct Resolve: ParsableCommand {
         } else {
             try validateHostName(name)
         }
-        let entries = try Resolver.lookup(
-            host: name, service: service, family: family.family, type: nil, canonicalName: true, numericHost: looksNumeric(name))
+        let entries = try AddressInfo.lookup(
+            host: name, service: service, family: family.family ?? .unspecified,
+            flags: looksNumeric(name) ? [.canonicalName, .numericHost] : .canonicalName)
         // getaddrinfo gives each address once per socket type: show each address once.
         var order: [SocketAddress] = []
         var types: [SocketAddress: [String]] = [:]
@@ -85,7 +86,7 @@ struct Resolve: ParsableCommand {
         guard let address = try resolveEndpoint(host: name, port: port, family: family.family, type: .stream).first else {
             throw ToolError.usage("not an address: \(name)")
         }
-        let (host, serviceName) = try Resolver.reverse(address, nameRequired: true)
+        let (host, serviceName) = try NameInfo.lookup(address, flags: .nameRequired)
         if json {
             try Console.out("""
                 {"address": \(Format.json(Self.host(of: address))), "host": \(Format.json(host)), \

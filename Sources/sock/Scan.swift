@@ -172,9 +172,9 @@ final class PortScanner {
                     let count = try epoll.wait(into: &events, timeout: wait)
                     for index in 0..<count { ready.append(CInt(truncatingIfNeeded: events[index].data)) }
                 } else {
-                    var entries = inFlight.keys.map { PollEntry(descriptor: $0, events: .writable) }
-                    if try Readiness.poll(&entries, timeout: wait) > 0 {
-                        ready = entries.filter { !$0.returned.isEmpty }.map(\.descriptor)
+                    var entries = inFlight.values.map { PollEntry($0.socket, events: .writable) }
+                    if try Socket.poll(&entries, timeout: wait) > 0 {
+                        ready = entries.filter(\.isReady).map(\.descriptor)
                     }
                 }
             } catch {

@@ -127,7 +127,7 @@ final class TourRunner {
             throw error
         }
         cleanups.append { try? socket.close() }
-        try Options.setReceiveTimeout(socket, Self.patience)
+        try socket.set(.receiveTimeout, Self.patience)
         return socket
     }
 
@@ -169,14 +169,14 @@ final class TourRunner {
     /// A listener and a client: the client sends, half-closes, and reads the echo to EOF.
     private func tcp(_ address: SocketAddress) throws -> String {
         let listener = try socket(address.domain, .stream)
-        try Options.setReuseAddress(listener, true)
+        try listener.set(.reuseAddress, true)
         try bind(listener, address)
         try listener.listen()
         let client = try socket(address.domain, .stream)
         try client.connect(to: try listener.localAddress())
         let (server, peer) = try listener.accept()
         cleanups.append { try? server.close() }
-        try Options.setReceiveTimeout(server, Self.patience)
+        try server.set(.receiveTimeout, Self.patience)
         try check(peer == (try client.localAddress()), "accept's peer \(peer) is not the client")
         let message = Array("hello over TCP".utf8)
         try client.sendAll(message)
@@ -220,7 +220,7 @@ final class TourRunner {
         try client.connect(to: address)
         let (server, _) = try listener.accept()
         cleanups.append { try? server.close() }
-        try Options.setReceiveTimeout(server, Self.patience)
+        try server.set(.receiveTimeout, Self.patience)
         let message = [UInt8](repeating: 0xA5, count: 100_000)
         try client.sendAll(message)
         try client.shutdown(.write)
@@ -253,7 +253,7 @@ final class TourRunner {
         try client.connect(to: address)
         let (server, _) = try listener.accept()
         cleanups.append { try? server.close() }
-        try Options.setReceiveTimeout(server, Self.patience)
+        try server.set(.receiveTimeout, Self.patience)
         _ = try client.send(Array("first".utf8))
         _ = try client.send(Array("second message".utf8))
         let first = try server.receive(maxLength: 100)
@@ -269,8 +269,8 @@ final class TourRunner {
     private func socketPair() throws -> String {
         let (left, right) = try Socket.pair(.unix, .stream)
         cleanups.append { try? left.close(); try? right.close() }
-        try Options.setReceiveTimeout(right, Self.patience)
-        try Options.setReceiveTimeout(left, Self.patience)
+        try right.set(.receiveTimeout, Self.patience)
+        try left.set(.receiveTimeout, Self.patience)
         let copy = try left.duplicate()
         cleanups.append { try? copy.close() }
         try copy.sendAll("through a duplicate")
@@ -310,25 +310,26 @@ final class TourRunner {
     private func selectStep() throws -> String {
         let (left, right) = try Socket.pair(.unix, .stream)
         cleanups.append { try? left.close(); try? right.close() }
-        let fd = right.descriptor
-        try check(try Readiness.selectReadable([fd], timeout: .zero).isEmpty, "readable before anything was sent")
+        try check(try Socket.select(forReading: [right], timeout: .zero).isEmpty, "readable before anything was sent")
         try left.sendAll("x")
-        try check(try Readiness.selectReadable([fd], timeout: Self.patience) == [fd], "not readable after a send")
-        return "idle, then readable after 1 B"
+        let ready = try Socket.select(forReading: [right], forWriting: [left], timeout: Self.patience)
+        try check(ready.readable.count == 1 && ready.readable[0] === right, "not readable after a send")
+        try check(ready.writable.count == 1 && ready.writable[0] === left, "the sender is not writable")
+        return "idle, then readable after 1 B (and writable)"
     }
 
     private func pollStep() throws -> String {
         let (left, right) = try Socket.pair(.unix, .stream)
         cleanups.append { try? left.close(); try? right.close() }
-        var entries = [PollEntry(descriptor: right.descriptor, events: [.readable, .readHangUp])]
-        try check(try Readiness.poll(&entries, timeout: .zero) == 0, "events before anything happened")
+        var entries = [PollEntry(right, events: [.readable, .readHangUp])]
+        try check(try Socket.poll(&entries, timeout: .zero) == 0, "events before anything happened")
         try left.sendAll("x")
-        _ = try Readiness.poll(&entries, timeout: Self.patience)
-        try check(entries[0].returned.contains(.readable), "no POLLIN after a send")
+        try Socket.poll(&entries, timeout: Self.patience)
+        try check(entries[0].returnedEvents.contains(.readable), "no POLLIN after a send")
         try left.shutdown(.write)
         _ = try right.receive(maxLength: 10)
-        _ = try Readiness.poll(&entries, timeout: Self.patience)
-        try check(entries[0].returned.contains(.readHangUp), "no POLLRDHUP after the peer's shutdown")
+        try Socket.poll(&entries, timeout: Self.patience)
+        try check(entries[0].returnedEvents.contains(.readHangUp), "no POLLRDHUP after the peer's shutdown")
         return "POLLIN, then POLLRDHUP"
     }
 
@@ -389,34 +390,40 @@ final class TourRunner {
     }
 
     private func resolution() throws -> String {
-        let numeric = try Resolver.lookup(host: "127.0.0.1", service: "8080", family: nil, type: .stream, numericHost: true)
+        let numeric = try AddressInfo.lookup(host: "127.0.0.1", port: 8080, type: .stream, flags: .numericHost)
         try check(numeric.first?.address == .ipv4(.loopback, port: 8080), "numeric lookup gave \(numeric.map(\.address))")
-        let local = try Resolver.lookup(host: "localhost", service: nil, family: nil, type: .stream)
+        let local: [AddressInfo]
+        do {
+            local = try AddressInfo.lookup(host: "localhost", service: nil, type: .stream)
+        } catch {
+            if error.isHostNotFound { throw TourSkip(reason: "localhost does not resolve (no entry in /etc/hosts)") }
+            throw error
+        }
         try check(local.contains { $0.address.ipAddress?.isLoopback == true }, "localhost is not a loopback address")
-        let (name, _) = try Resolver.reverse(.ipv4(.loopback, port: 0), nameRequired: false)
+        let (name, _) = try NameInfo.lookup(.ipv4(.loopback, port: 0))
         try check(!name.isEmpty, "getnameinfo gave no name")
         return "localhost -> \(local.compactMap(\.address.ipAddress).map(\.description).uniqued().joined(separator: ", ")); 127.0.0.1 -> \(name)"
     }
 
     private func options() throws -> String {
         let socket = try socket(.inet, .stream)
-        try Options.setReuseAddress(socket, true)
-        try check(try Options.reuseAddress(socket), "SO_REUSEADDR did not stick")
-        try Options.setNoDelay(socket, true)
-        try check(try Options.noDelay(socket), "TCP_NODELAY did not stick")
-        try Options.setKeepAlive(socket, true)
-        try check(try Options.keepAlive(socket), "SO_KEEPALIVE did not stick")
-        try Options.setReceiveBufferSize(socket, 65_536)
-        let buffer = try Options.receiveBufferSize(socket)
+        try socket.set(.reuseAddress, true)
+        try check(try socket.get(.reuseAddress), "SO_REUSEADDR did not stick")
+        try socket.set(.tcpNoDelay, true)
+        try check(try socket.get(.tcpNoDelay), "TCP_NODELAY did not stick")
+        try socket.set(.keepAlive, true)
+        try check(try socket.get(.keepAlive), "SO_KEEPALIVE did not stick")
+        try socket.set(.receiveBufferSize, 65_536)
+        let buffer = try socket.get(.receiveBufferSize)
         try check(buffer >= 65_536, "SO_RCVBUF is \(buffer)")
-        try check(try Options.type(socket) == .stream, "SO_TYPE is not SOCK_STREAM")
+        try check(try socket.get(.socketType) == .stream, "SO_TYPE is not SOCK_STREAM")
         return "SO_REUSEADDR TCP_NODELAY SO_KEEPALIVE SO_RCVBUF=\(buffer) SO_TYPE"
     }
 
     private func messageIO() throws -> String {
         let (left, right) = try Socket.pair(.unix, .datagram)
         cleanups.append { try? left.close(); try? right.close() }
-        try Options.setReceiveTimeout(right, Self.patience)
+        try right.set(.receiveTimeout, Self.patience)
         let parts = [Array("scatter ".utf8), Array("and ".utf8), Array("gather".utf8)]
         let sent = try parts[0].withBytes { first in
             try parts[1].withBytes { second in
