@@ -53,6 +53,10 @@ final class OwnedDescriptor: Sendable {
 
     var isClosed: Bool { state.load(ordering: .acquiring) & Self.closedBit != 0 }
 
+    /// Whether ``close(wakingUsers:)`` ran (as opposed to ``release()``): a call that overlapped
+    /// it may have been woken by the shutdown, so its result says nothing about the peer.
+    var wasClosed: Bool { state.load(ordering: .acquiring) & (Self.closedBit | Self.releasedBit) == Self.closedBit }
+
     /// Stops new users. With no user inside, closes now (and reports `close`'s error);
     /// otherwise runs `wakingUsers` so that blocked users return, and the last closes.
     func close(wakingUsers: (CInt) -> Void) throws(Errno) {

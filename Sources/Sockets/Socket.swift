@@ -76,14 +76,26 @@ public final class Socket: Sendable, CustomStringConvertible {
 
     /// Runs a system call wrapper on the descriptor and turns its errno into a ``SocketError``
     /// naming `operation` (and `address`, when given).
+    ///
+    /// A call that fails because ``close()`` shut the socket down under it (an `accept` woken
+    /// with `EINVAL`, a `send` with `EPIPE`) reports ``SocketError/Reason/closed``.
     func call<R>(_ operation: StaticString, address: @autoclosure () -> String? = nil, _ body: (CInt) throws(Errno) -> R) throws(SocketError) -> R {
         guard handle.enter() else { throw SocketError(operation.description, address: address(), reason: .closed) }
         defer { handle.leave() }
         do {
             return try body(fd)
         } catch {
+            if handle.wasClosed { throw SocketError(operation.description, address: address(), reason: .closed) }
             throw SocketError(operation.description, address: address(), errno: error)
         }
+    }
+
+    /// Checks the byte count of a receive: 0 from a socket that ``close()`` shut down while the
+    /// receive was blocked is not the peer's end-of-file but ``SocketError/Reason/closed``.
+    func checkReceived(_ result: IOResult<Int>, _ operation: StaticString) throws(SocketError) -> Int? {
+        guard case .complete(let count) = result else { return nil }
+        if count == 0 && handle.wasClosed { throw SocketError(operation.description, reason: .closed) }
+        return count
     }
 
     /// The descriptor number, for logging or for `select`/`poll` sets; `-1` once closed.
@@ -105,6 +117,8 @@ public final class Socket: Sendable, CustomStringConvertible {
     ///
     /// Calls blocked in other threads are woken (the socket is shut down first) and fail with
     /// ``SocketError/Reason/closed``; the descriptor is closed when the last of them returns.
+    /// That shutdown acts on the socket itself, so when a call is running at the time of the
+    /// close, duplicates of the descriptor (``duplicate()``, a child's copy) see it shut down too.
     /// - Throws: the error of `close(2)` itself, when it runs here and fails.
     public func close() throws(SocketError) {
         do {

@@ -129,9 +129,9 @@ extension Socket {
 
     /// `recv(2)` if there is something to read now; `nil` when it would block.
     public func tryReceive(into buffer: UnsafeMutableRawBufferPointer, flags: MessageFlags = []) throws(SocketError) -> Int? {
-        try call("recv") { fd throws(Errno) in
+        try checkReceived(call("recv") { fd throws(Errno) in
             try Syscall.recv(fd, buffer.baseAddress, buffer.count, flags: flags.rawValue)
-        }.value
+        }, "recv")
     }
 
     /// Receives exactly `buffer.count` bytes, looping on short reads.
@@ -179,14 +179,14 @@ extension Socket {
                 }
             }
         }
-        guard case .complete(let count) = result else { return nil }
+        guard let count = try checkReceived(result, "recvfrom") else { return nil }
         let sender = length == 0 ? nil : withUnsafeBytes(of: &storage) { SocketAddress(sockaddr: $0.baseAddress!, length: length) }
         return (count, sender)
     }
 
     /// `read(2)`: receives into a buffer; 0 at end-of-file.
     public func read(into buffer: UnsafeMutableRawBufferPointer) throws(SocketError) -> Int {
-        guard let count = try call("read", { fd throws(Errno) in try Syscall.read(fd, buffer.baseAddress, buffer.count) }).value else {
+        guard let count = try checkReceived(call("read", { fd throws(Errno) in try Syscall.read(fd, buffer.baseAddress, buffer.count) }), "read") else {
             throw SocketError("read", errno: .resourceTemporarilyUnavailable)
         }
         return count
@@ -288,7 +288,7 @@ extension Socket {
                 }
             }
         }
-        guard case .complete(let count) = result else { return nil }
+        guard let count = try checkReceived(result, "recvmsg") else { return nil }
         let sender = nameLength == 0 ? nil : withUnsafeBytes(of: &storage) { SocketAddress(sockaddr: $0.baseAddress!, length: nameLength) }
         control.removeSubrange(min(controlLength, control.count)...)
         return ReceivedMessage(byteCount: count, sender: sender, flags: MessageFlags(rawValue: receivedFlags), control: control)
