@@ -76,15 +76,30 @@ enum CoreTest {
         _ = unlink(path)
     }
 
-    /// `n` bytes of a pattern that does not repeat with any small period.
-    static func pattern(_ count: Int, seed: UInt32 = 1) -> [UInt8] {
-        var state = seed &* 2_654_435_761 | 1
-        return (0..<count).map { _ in
-            state ^= state << 13
-            state ^= state >> 17
-            state ^= state << 5
-            return UInt8(truncatingIfNeeded: state)
+    /// `count` bytes of a pseudo-random pattern (xorshift64), fast even in debug builds.
+    static func pattern(_ count: Int, seed: UInt64 = 1) -> [UInt8] {
+        var state = seed &* 0x9E37_79B9_7F4A_7C15 | 1
+        return [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
+            let raw = UnsafeMutableRawBufferPointer(buffer)
+            var offset = 0
+            while offset < count {
+                state ^= state << 13
+                state ^= state >> 7
+                state ^= state << 17
+                withUnsafeBytes(of: state) { word in
+                    let length = min(8, count - offset)
+                    raw.baseAddress!.advanced(by: offset).copyMemory(from: word.baseAddress!, byteCount: length)
+                }
+                offset += 8
+            }
+            initialized = count
         }
+    }
+
+    /// Whether two byte arrays are equal, with `memcmp` (Array's `==` is slow in debug builds).
+    static func same(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        guard a.count == b.count else { return false }
+        return a.withUnsafeBytes { x in b.withUnsafeBytes { y in a.isEmpty || memcmp(x.baseAddress!, y.baseAddress!, a.count) == 0 } }
     }
 
     /// Sleeps for a number of milliseconds.
