@@ -393,6 +393,9 @@ public final class Socket: Sendable, CustomStringConvertible {
 
     /// The address that disconnects a connected datagram socket when passed to
     /// ``connect(to:)``: an `AF_UNSPEC` address.
+    ///
+    /// Linux then also forgets a local port that `bind` chose (bound as port 0, or autobound
+    /// by the first send): the socket gets a new one on its next send.
     public static var disconnectAddress: SocketAddress {
         // A family of AF_UNSPEC (0) and padding: the kernel reads only the family.
         .other(RawSocketAddress(unspecifiedOfLength: 16))
