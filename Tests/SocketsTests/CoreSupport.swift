@@ -147,10 +147,15 @@ enum CoreTest {
         return String(decoding: buffer[..<count], as: UTF8.self)
     }
 
-    /// What `/proc/self/fd/N` links to, such as `socket:[1234]`.
+    /// What `/proc/self/fd/N` links to, such as `socket:[1234]`; empty when not open.
     static func descriptorLink(_ fd: CInt) -> String {
+        readLink("/proc/self/fd/\(fd)")
+    }
+
+    /// The target of a symbolic link, or empty.
+    static func readLink(_ path: String) -> String {
         var buffer = [CChar](repeating: 0, count: 256)
-        let count = readlink("/proc/self/fd/\(fd)", &buffer, buffer.count - 1)
+        let count = readlink(path, &buffer, buffer.count - 1)
         guard count > 0 else { return "" }
         return String(decoding: buffer[..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
