@@ -82,7 +82,15 @@ final class OwnedDescriptor: Sendable {
 
     /// Gives the descriptor up without closing it; `false` if already closed or released.
     func release() -> Bool {
-        let previous = state.bitwiseOr(Self.closedBit | Self.releasedBit, ordering: .acquiringAndReleasing).oldValue
-        return previous & Self.closedBit == 0
+        // Only an open descriptor can be released: marking a closed one released would stop
+        // the last user of a close under way from closing it.
+        var current = state.load(ordering: .relaxed)
+        while current & Self.closedBit == 0 {
+            let (exchanged, original) = state.weakCompareExchange(
+                expected: current, desired: current | Self.closedBit | Self.releasedBit, ordering: .acquiringAndReleasing)
+            if exchanged { return true }
+            current = original
+        }
+        return false
     }
 }

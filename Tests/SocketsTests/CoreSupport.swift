@@ -168,6 +168,7 @@ enum CoreTest {
 
 /// Syscall numbers on x86-64, for `CoreTest.threadIsBlocked`.
 enum X86SyscallNumber {
+    static let sendto = 44
     static let recvfrom = 45
     static let accept4 = 288
     static let connect = 42

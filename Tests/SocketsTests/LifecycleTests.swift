@@ -224,6 +224,54 @@ struct LifecycleTests {
         try peer.close()
     }
 
+    @Test func closeWakesAThreadBlockedInConnect() throws {
+        // A listener with backlog 0 and one queued connection drops further SYNs, so this
+        // blocking connect waits (for minutes, left alone) until close wakes it.
+        let (listener, address) = try CoreTest.tcpListener(backlog: 0)
+        let queued = try Socket(.inet, .stream)
+        try queued.connect(to: address)
+        let client = try Socket(.inet, .stream)
+        let fd = client.descriptor
+        let connector = BackgroundThread { () throws -> String in
+            do {
+                try client.connect(to: address)
+                return "connected"
+            } catch let error as SocketError {
+                return error.reason == .closed ? "closed" : "other: \(error)"
+            }
+        }
+        #expect(CoreTest.eventually { CoreTest.threadIsBlocked(inSyscall: X86SyscallNumber.connect, onDescriptor: fd) })
+        try client.close()
+        let outcome = try connector.join()
+        #expect(outcome == "closed")
+        #expect(CoreTest.descriptorLink(fd) == "")
+        try listener.close()
+    }
+
+    @Test func closeWakesAThreadBlockedInSendAll() throws {
+        let (client, server) = try CoreTest.tcpPair()
+        // No send timeout: only close can end this send to a peer that never reads.
+        var zero = timeval(tv_sec: 0, tv_usec: 0)
+        try client.withDescriptor { fd in
+            try Syscall.setsockopt(fd, level: SOL_SOCKET, name: SO_SNDTIMEO, &zero, socklen_t(MemoryLayout<timeval>.size))
+        }
+        let fd = client.descriptor
+        let sender = BackgroundThread { () throws -> String in
+            do {
+                try client.sendAll([UInt8](repeating: 1, count: 256 << 20))
+                return "sent"
+            } catch let error as SocketError {
+                return error.reason == .closed ? "closed" : "other: \(error)"
+            }
+        }
+        #expect(CoreTest.eventually { CoreTest.threadIsBlocked(inSyscall: X86SyscallNumber.sendto, onDescriptor: fd) })
+        try client.close()
+        let outcome = try sender.join()
+        #expect(outcome == "closed")
+        #expect(CoreTest.descriptorLink(fd) == "")
+        try server.close()
+    }
+
     @Test func descriptorNumberIsNotReusedWhileACallIsRunning() throws {
         let socket = try Socket(.inet, .datagram)
         let fd = socket.descriptor
@@ -247,6 +295,27 @@ struct LifecycleTests {
         #expect(try user.join() == fd)
         #expect(CoreTest.descriptorLink(fd) == "", "the last user out closed it")
         try other.close()
+    }
+
+    @Test func releaseAfterCloseDuringACallDoesNotLeak() throws {
+        let socket = try Socket(.inet, .datagram)
+        let fd = socket.descriptor
+        let inside = Atomic<Bool>(false)
+        let mayLeave = Atomic<Bool>(false)
+        let user = BackgroundThread { () throws -> Void in
+            try socket.withDescriptor { _ in
+                inside.store(true, ordering: .releasing)
+                _ = CoreTest.eventually { mayLeave.load(ordering: .acquiring) }
+            }
+        }
+        #expect(CoreTest.eventually { inside.load(ordering: .acquiring) })
+        try socket.close()
+        // Too late to take the descriptor: the close already owns its fate.
+        let error = #expect(throws: SocketError.self) { try socket.releaseDescriptor() }
+        #expect(error?.reason == .closed)
+        mayLeave.store(true, ordering: .releasing)
+        try user.join()
+        #expect(CoreTest.descriptorLink(fd) == "", "the last user out still closed it")
     }
 
     // MARK: dup, release, adopt
