@@ -137,6 +137,54 @@ struct UnixTests {
         #expect(try right.receive(maxLength: 10) == [])
     }
 
+    /// A raw `SCM_RIGHTS` control message carrying one descriptor (x86-64 layout:
+    /// `cmsg_len` is 8 bytes, then level and type, then the data; CMSG_SPACE(4) is 24).
+    func rightsControl(_ fd: CInt) -> [UInt8] {
+        var control = [UInt8](repeating: 0, count: 24)
+        control.withUnsafeMutableBytes { raw in
+            raw.storeBytes(of: 20, toByteOffset: 0, as: Int.self)  // CMSG_LEN(4)
+            raw.storeBytes(of: SOL_SOCKET, toByteOffset: 8, as: CInt.self)
+            raw.storeBytes(of: 1, toByteOffset: 12, as: CInt.self)  // SCM_RIGHTS
+            raw.storeBytes(of: fd, toByteOffset: 16, as: CInt.self)
+        }
+        return control
+    }
+
+    @Test func rawControlDataThroughSendMessageAndReceiveMessage() throws {
+        let (left, right) = try Socket.pair(.unix, .datagram)
+        let (passed, partner) = try Socket.pair(.unix, .datagram)
+        try CoreTest.setTimeouts(right)
+        let payload: [UInt8] = [1, 2, 3]
+
+        // Room for the control message, and MSG_CMSG_CLOEXEC passed through.
+        _ = try payload.withUnsafeBytes { try left.sendMessage([$0], control: rightsControl(passed.descriptor)) }
+        var buffer = [UInt8](repeating: 0, count: 16)
+        let message = try buffer.withUnsafeMutableBytes {
+            try right.receiveMessage(into: [$0], controlCapacity: 64, flags: .controlCloseOnExec)
+        }
+        #expect(message.byteCount == 3)
+        #expect(!message.flags.contains(.controlTruncated))
+        #expect(message.control.count >= 20)
+        let (length, level, type, received) = message.control.withUnsafeBytes { raw in
+            (raw.load(fromByteOffset: 0, as: Int.self), raw.load(fromByteOffset: 8, as: CInt.self),
+             raw.load(fromByteOffset: 12, as: CInt.self), raw.load(fromByteOffset: 16, as: CInt.self))
+        }
+        #expect(length == 20 && level == SOL_SOCKET && type == 1)
+        #expect(received >= 0 && received != passed.descriptor)
+        let adopted = Socket(adopting: received)
+        #expect(try adopted.isCloseOnExec(), "MSG_CMSG_CLOEXEC reached the kernel")
+        _ = try adopted.send([42])
+        #expect(try partner.receive(maxLength: 4, flags: .dontWait) == [42], "the same socket arrived")
+        try adopted.close()
+
+        // No room: the kernel reports MSG_CTRUNC and closes the descriptor itself.
+        _ = try payload.withUnsafeBytes { try left.sendMessage([$0], control: rightsControl(passed.descriptor)) }
+        let cut = try buffer.withUnsafeMutableBytes { try right.receiveMessage(into: [$0]) }
+        #expect(cut.flags.contains(.controlTruncated))
+        #expect(cut.control.isEmpty)
+        #expect(throws: SocketError.self) { try right.receiveMessage(into: [], controlCapacity: -1) }
+    }
+
     @Test func connectedUnixDatagramAndDisconnect() throws {
         let path = CoreTest.unixPath("dgram-connected")
         defer { CoreTest.remove(path) }
