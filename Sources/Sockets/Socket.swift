@@ -119,6 +119,9 @@ public final class Socket: Sendable, CustomStringConvertible {
     /// ``SocketError/Reason/closed``; the descriptor is closed when the last of them returns.
     /// That shutdown acts on the socket itself, so when a call is running at the time of the
     /// close, duplicates of the descriptor (``duplicate()``, a child's copy) see it shut down too.
+    /// `AF_PACKET` and `AF_NETLINK` sockets have no `shutdown`: a call blocked on one is not
+    /// woken, and the close completes when it returns; give such calls a timeout
+    /// (`SO_RCVTIMEO`) or use non-blocking mode.
     /// - Throws: the error of `close(2)` itself, when it runs here and fails.
     public func close() throws(SocketError) {
         do {

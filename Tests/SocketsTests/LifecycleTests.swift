@@ -196,16 +196,23 @@ struct LifecycleTests {
         #expect(CoreTest.descriptorLink(fd) == "", "the descriptor is closed once the accept returned")
     }
 
-    @Test(arguments: [SocketType.stream, .datagram])
+    @Test(arguments: [SocketType.stream, .datagram, .raw, .sequencedPacket])
     func closeWakesAThreadBlockedInReceive(type: SocketType) throws {
         let socket: Socket
         let peer: Socket
-        if type == .stream {
+        switch type {
+        case .stream:
             (socket, peer) = try CoreTest.tcpPair()
-        } else {
+        case .datagram:
             socket = try Socket(.inet, .datagram)
             try socket.bind(to: .ipv4(.loopback, port: 0))
             peer = try Socket(.inet, .datagram)
+        case .raw:
+            // IP protocol 253 is for experiments: no other traffic will wake this receive.
+            socket = try Socket(.inet, .raw, SocketProtocol(rawValue: 253))
+            peer = try Socket(.inet, .datagram)
+        default:
+            (socket, peer) = try Socket.pair(.unix, type)
         }
         let fd = socket.descriptor
         let receiver = BackgroundThread { () throws -> String in
