@@ -7,6 +7,10 @@ import Synchronization
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure throughput or latency over loopback (server and clients in this process).",
+        usage: """
+            sock bench [tcp|udp|unix] [--mode throughput|latency] [--size BYTES]
+                       [--connections N] [--duration SECS] [--json]
+            """,
         discussion: """
             throughput: each connection sends messages of --size bytes as fast as it can; \
             the server counts what arrives. latency: each connection sends --size bytes and \

@@ -6,6 +6,10 @@ import Sockets
 struct Connect: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Connect, then copy standard input to the socket and the socket to standard output.",
+        usage: """
+            sock connect [-u] [-4|-6] [-w SECS] [-v] [--progress] HOST PORT
+            sock connect -U PATH [--seqpacket|-u] [-w SECS] [-v] [--progress]
+            """,
         discussion: """
             Byte-exact and binary-safe. At the end of standard input the write side is shut \
             down (the peer reads end-of-file) and reading goes on until the peer closes. \
@@ -15,7 +19,7 @@ struct Connect: ParsableCommand {
             Examples:
               printf 'GET / HTTP/1.0\\r\\n\\r\\n' | sock connect example.com 80
               sock connect -u 127.0.0.1 5353 < query.bin
-              sock connect -U /run/app.sock          (Unix stream; @name for an abstract name)
+              sock connect -U /run/app.sock     (Unix stream; @NAME: abstract name)
               sock connect -U /tmp/s.sock --seqpacket
             """
     )
@@ -68,7 +72,9 @@ struct Connect: ParsableCommand {
         }
         let relay = StdioRelay(
             socket: socket, framing: framing, idleTimeout: waitLimit, linger: waitLimit ?? .seconds(1), progress: progress)
-        try relay.run()
+        if try relay.run() == .idle && verbose {
+            Console.error("sock: nothing moved for \(Format.duration(waitLimit ?? .seconds(1))); closing")
+        }
     }
 
     /// Opens and connects the socket, trying each resolved address in turn.

@@ -9,6 +9,10 @@ import Synchronization
 struct Listen: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Listen for connections or datagrams.",
+        usage: """
+            sock listen [-u] [-k] [--echo|--broker] [-4|-6] [-v] [--progress] [HOST] PORT
+            sock listen -U PATH [--seqpacket|-u] [-k] [--echo|--broker] [-v]
+            """,
         discussion: """
             Binds to HOST (127.0.0.1 by default, ::1 with -6; 0.0.0.0 or :: only when given) and \
             PORT (0 picks a free port), then prints `listening on ADDRESS` on standard error with \

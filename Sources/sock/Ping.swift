@@ -7,6 +7,7 @@ import Synchronization
 struct Ping: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Send ICMP echo requests (raw socket, IPv4 or IPv6) and report the replies.",
+        usage: "sock ping [-c COUNT] [-i SECS] [-W SECS] [-s SIZE] [-4|-6] HOST",
         discussion: """
             Needs root (CAP_NET_RAW) for the raw socket; without it, an unprivileged ICMP \
             "ping" socket is tried (allowed by net.ipv4.ping_group_range). Prints a line per \

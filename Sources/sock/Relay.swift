@@ -101,8 +101,17 @@ final class StdioRelay: Sendable {
         self.progress = TransferProgress(enabled: progress)
     }
 
+    /// Why a session ended without a failure.
+    enum Ending {
+        /// Both directions reached their end.
+        case finished
+        /// Nothing moved for the idle time (or, for datagrams, after the input ended).
+        case idle
+    }
+
     /// Runs until the session ends; throws the first failure.
-    func run() throws(ToolError) {
+    @discardableResult
+    func run() throws(ToolError) -> Ending {
         let inputIsTerminal = Console.inputIsTerminal
         startThread("stdin-to-socket") { self.copyInput() }
         startThread("socket-to-stdout") { self.copyOutput() }
@@ -111,10 +120,10 @@ final class StdioRelay: Sendable {
             _ = changed.wait(timeout: .now() + .milliseconds(100))
             let current = state.withLock { $0 }
             if let failure = current.failure { throw failure }
-            if current.outputDone && (current.inputDone || inputIsTerminal) { return }
+            if current.outputDone && (current.inputDone || inputIsTerminal) { return .finished }
             let quiet = current.lastActivity.duration(to: .now)
-            if framing == .datagrams && current.inputDone && quiet >= linger { return }
-            if let idleTimeout, quiet >= idleTimeout { return }
+            if framing == .datagrams && current.inputDone && quiet >= linger { return .idle }
+            if let idleTimeout, quiet >= idleTimeout { return .idle }
             progress.tick()
         }
     }

@@ -5,6 +5,7 @@ import Sockets
 struct Resolve: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Look up a host name's addresses (getaddrinfo), or an address's name (getnameinfo).",
+        usage: "sock resolve [-4|-6] [--reverse] [--json] NAME [SERVICE]",
         discussion: """
             Prints one address a line (with the port when SERVICE is given), or with --reverse \
             the host name (and service name). --json prints one JSON object instead.

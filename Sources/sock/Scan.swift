@@ -5,6 +5,7 @@ import Sockets
 struct Scan: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Find open TCP ports with many non-blocking connects at once (epoll or poll).",
+        usage: "sock scan [-w SECS] [--concurrency N] [--using epoll|poll] [-4|-6] [-v] HOST PORTS",
         discussion: """
             Prints each open port (`PORT/tcp open`) on standard output in order, and a summary \
             on standard error. A port is closed when the connection is refused and filtered \
