@@ -40,8 +40,8 @@ struct TransferTests {
         #expect(try readFile(receivedPath) == upload)
     }
 
-    @Test func listenCopiesOneMebibyteBothWaysWithSocat() throws {
-        guard hasSocat else { return }
+    @Test(.enabled(if: hasSocat, "socat is not installed (scripts/install-test-deps.sh installs it)"))
+    func listenCopiesOneMebibyteBothWaysWithSocat() throws {
         let upload = randomBytes(1 << 20)
         let download = randomBytes(1 << 20)
         let uploadPath = temporaryPath("up")
