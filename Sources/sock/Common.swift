@@ -85,6 +85,17 @@ enum Console {
         _ = try? FileDescriptor.standardError.writeAll(text.utf8)
     }
 
+    /// Opens /dev/null on standard input, output or error if one was closed, so that no
+    /// socket can be given descriptor 0, 1 or 2 and be read or written by mistake.
+    static func ensureStandardDescriptors() {
+        while let fd = try? FileDescriptor.open("/dev/null", .readWrite) {
+            if fd.rawValue > 2 {
+                try? fd.close()
+                return
+            }
+        }
+    }
+
     /// Whether standard error is a terminal (live progress lines only make sense there).
     static var errorIsTerminal: Bool { Syscall.isTerminal(2) }
 

@@ -23,6 +23,7 @@ struct Sock: ParsableCommand {
         // Sockets send with MSG_NOSIGNAL, but standard output may be a pipe whose reader left:
         // that must be an EPIPE error, not death by SIGPIPE.
         Syscall.ignoreBrokenPipeSignal()
+        Console.ensureStandardDescriptors()
         Interrupts.install()
         var command: any ParsableCommand
         do {
