@@ -195,6 +195,14 @@ extension Syscall {
         Glibc.inet_pton(family, text, destination) == 1
     }
 
+    /// The corresponding C function is `inet_aton(3)`: the classic, lenient IPv4 forms
+    /// (`127.1`, `0x7f.1`, `017700000001`). Returns the address in network byte order.
+    public static func inetAton(_ text: String) -> UInt32? {
+        var address = in_addr()
+        guard Glibc.inet_aton(text, &address) != 0 else { return nil }
+        return address.s_addr
+    }
+
     /// The corresponding C function is `inet_ntop(3)`.
     public static func inetNtop(family: CInt, _ source: UnsafeRawPointer) -> String {
         // INET6_ADDRSTRLEN is 46.

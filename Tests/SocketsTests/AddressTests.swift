@@ -389,3 +389,23 @@ struct AddressTests {
         #expect(throws: SocketError.self) { try RawSocketAddress(bytes: [1]) }
     }
 }
+
+@Suite(.noDescriptorLeaks)
+struct LegacyIPv4FormTests {
+    @Test(arguments: [
+        ("127.1", "127.0.0.1"), ("0x7f.1", "127.0.0.1"), ("017700000001", "127.0.0.1"),
+        ("10.0.258", "10.0.1.2"), ("010.0.0.1", "8.0.0.1"), ("1.2.3.4", "1.2.3.4"), ("4294967295", "255.255.255.255"),
+    ])
+    func inetAtonFormsParse(text: String, expected: String) throws {
+        #expect(try IPv4Address(legacy: text).description == expected)
+    }
+
+    @Test(arguments: ["", "1.2.3.4.5", "256.256.256.256", "0x100000000", "1.2.3.4 junk", "a.b.c.d", "1.2.3.4\0"])
+    func inetAtonRejects(text: String) {
+        #expect(throws: SocketError.self) { try IPv4Address(legacy: text) }
+    }
+
+    @Test func strictParserRejectsWhatLegacyAccepts() {
+        #expect(throws: SocketError.self) { try IPv4Address("127.1") }
+    }
+}

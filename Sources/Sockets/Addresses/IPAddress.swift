@@ -28,6 +28,18 @@ public struct IPv4Address: Hashable, Sendable, Comparable, CustomStringConvertib
         value = UInt32(bigEndian: raw)
     }
 
+    /// Parses the classic, lenient forms that `inet_aton(3)` accepts: one to four parts, each
+    /// decimal, octal (leading `0`) or hex (`0x`), the last filling the remaining bytes, so
+    /// `127.1` is 127.0.0.1 and `0x7f000001` too. Prefer ``init(_:)`` for new input: these
+    /// forms surprise people (`010.0.0.1` is 8.0.0.1). Unlike glibc's `inet_aton`, text after
+    /// a space is not silently ignored: it is an error.
+    public init(legacy text: String) throws(SocketError) {
+        guard text.utf8.count <= 64, !text.utf8.contains(where: { $0 <= 0x20 || $0 >= 0x7F }), let raw = Syscall.inetAton(text) else {
+            throw SocketError.invalid("parse IPv4 address", "\"\(text)\"", "not an IPv4 address in any inet_aton form")
+        }
+        value = UInt32(bigEndian: raw)
+    }
+
     /// `0.0.0.0`: any address (`INADDR_ANY`).
     public static let any = IPv4Address(value: 0)
     /// `127.0.0.1` (`INADDR_LOOPBACK`).
