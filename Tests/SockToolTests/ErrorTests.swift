@@ -65,6 +65,23 @@ struct ErrorTests {
         holder.wait()
     }
 
+    @Test func connectTimeoutExits1() throws {
+        // A listener with a full accept queue drops new SYNs: connecting can only time out.
+        let holder = try python("""
+            import socket, sys
+            s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(0)
+            filler = socket.create_connection(s.getsockname())
+            print(s.getsockname()[1])
+            sys.stdin.readline()
+            """, input: .pipe)
+        let port = try firstLineNumber(holder)
+        let child = try sock("connect", "-w", "0.3", "127.0.0.1", String(port))
+        #expect(child.wait(timeout: 20) == 1)
+        #expect(child.errors.text == "sock: connect(127.0.0.1:\(port)): timed out (ETIMEDOUT)\n")
+        try holder.write("done\n")
+        holder.wait()
+    }
+
     @Test func connectionResetExits1() throws {
         let server = try python("""
             import socket, struct
