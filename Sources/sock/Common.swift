@@ -142,7 +142,13 @@ enum Interrupts {
         }
         let thread = Thread {
             guard let signal = try? Syscall.waitForSignal(signals) else { return }
-            runActions()
+            // An action may block (printing to a full pipe): exit after a while regardless.
+            let done = Latch()
+            startThread("interrupt-actions") {
+                runActions()
+                done.fire()
+            }
+            _ = done.wait(timeout: .seconds(2))
             Sock.exit(withError: ExitCode(128 + signal))
         }
         thread.name = "signals"

@@ -61,6 +61,12 @@ struct CommandTests {
             #expect(text.contains("rtt min/avg/max = "))
             #expect(!text.contains("wrong data"))
         }
+        // Interrupted, it prints the summary so far and exits 128 + SIGINT.
+        let long = try sock("ping", "-c", "1000", "-i", "0.05", "127.0.0.1")
+        #expect(long.output.wait(timeout: 20) { $0.contains("icmp_seq=2 ") })
+        #expect(long.stop(SIGINT) == 128 + SIGINT)
+        #expect(long.output.text.contains("packets transmitted"))
+        #expect(long.output.text.contains("rtt min/avg/max"))
     }
 
     @Test func scanFindsExactlyTheListeningPortsInARange() throws {
