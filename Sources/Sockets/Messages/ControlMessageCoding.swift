@@ -327,8 +327,10 @@ extension ControlMessage {
         typealias Code = ControlMessageCode
         let count = payload.count
         func int32() -> Int? { count == 4 ? Int(payload.loadUnaligned(as: Int32.self)) : nil }
-        func timestamp(at offset: Int) -> SocketTimestamp {
+        // A timestamp whose fraction is out of range is not one the kernel wrote.
+        func timestamp(at offset: Int) -> SocketTimestamp? {
             let time = payload.loadUnaligned(fromByteOffset: offset, as: timespec.self)
+            guard (0..<1_000_000_000).contains(time.tv_nsec) else { return nil }
             return SocketTimestamp(seconds: Int64(time.tv_sec), nanoseconds: Int64(time.tv_nsec), resolution: .nanoseconds)
         }
         let decoded: ControlMessage?
@@ -343,12 +345,17 @@ extension ControlMessage {
         case (Code.socketLevel, Code.timestampOld), (Code.socketLevel, Code.timestampNew):
             guard count == MemoryLayout<timeval>.size else { decoded = nil; break }
             let time = payload.loadUnaligned(as: timeval.self)
+            guard (0..<1_000_000).contains(time.tv_usec) else { decoded = nil; break }
             decoded = .timestamp(SocketTimestamp(seconds: Int64(time.tv_sec), nanoseconds: Int64(time.tv_usec) * 1000, resolution: .microseconds))
         case (Code.socketLevel, Code.timestampNanosecondsOld), (Code.socketLevel, Code.timestampNanosecondsNew):
-            decoded = count == MemoryLayout<timespec>.size ? .timestamp(timestamp(at: 0)) : nil
+            decoded = count == MemoryLayout<timespec>.size ? timestamp(at: 0).map { .timestamp($0) } : nil
         case (Code.socketLevel, Code.timestampingOld), (Code.socketLevel, Code.timestampingNew):
             let size = MemoryLayout<timespec>.size
-            decoded = count == 3 * size ? .timestamping(software: timestamp(at: 0), hardware: timestamp(at: 2 * size)) : nil
+            if count == 3 * size, let software = timestamp(at: 0), let hardware = timestamp(at: 2 * size) {
+                decoded = .timestamping(software: software, hardware: hardware)
+            } else {
+                decoded = nil
+            }
         case (Code.ipLevel, Code.ipPacketInfo) where count == MemoryLayout<in_pktinfo>.size:
             let info = payload.loadUnaligned(as: in_pktinfo.self)
             decoded = .ipv4PacketInfo(IPv4PacketInfo(
