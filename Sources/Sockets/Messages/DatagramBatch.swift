@@ -242,7 +242,8 @@ public final class DatagramBatch {
     /// datagram was longer than ``maximumDatagramSize``).
     public func flags(at index: Int) throws(SocketError) -> MessageFlags {
         try check(index, "read datagram batch")
-        return MessageFlags(rawValue: headers[index].msg_hdr.msg_flags)
+        // The kernel echoes MSG_CMSG_CLOEXEC, which this library passes, not the sender.
+        return MessageFlags(rawValue: headers[index].msg_hdr.msg_flags).subtracting(.controlCloseOnExec)
     }
 
     /// The control messages received with entry `index`. Descriptors (`SCM_RIGHTS`) are not

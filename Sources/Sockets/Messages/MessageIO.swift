@@ -325,7 +325,10 @@ extension Socket {
         let controlMessages = try ControlMessage.decodeReceived(UnsafeRawBufferPointer(rebasing: control[..<min(controlLength, control.count)]))
         let sender = nameLength == 0 ? nil : withUnsafeBytes(of: &storage) { SocketAddress(sockaddr: $0.baseAddress!, length: nameLength) }
         return ReceivedMessageWithControl(
-            byteCount: count, sender: sender, flags: MessageFlags(rawValue: receivedFlags), controlMessages: controlMessages)
+            byteCount: count, sender: sender,
+            // The kernel echoes MSG_CMSG_CLOEXEC, which this library passes, not the sender.
+            flags: MessageFlags(rawValue: receivedFlags).subtracting(.controlCloseOnExec),
+            controlMessages: controlMessages)
     }
 
     // MARK: Descriptor passing
