@@ -238,7 +238,7 @@ struct IPControlMessageTests {
 
         _ = try client.send([2], to: try server.localAddress())
         let (_, defaults) = try server.receiveMessage(maxLength: 10, controlBuffer: buffer)
-        let defaultTTL = Int(try String(contentsOfFile: "/proc/sys/net/ipv4/ip_default_ttl").trimmed) ?? 64
+        let defaultTTL = Int(try String(readingFile: "/proc/sys/net/ipv4/ip_default_ttl").trimmed) ?? 64
         #expect(defaults.controlMessages.contains(.timeToLive(defaultTTL)))
         #expect(defaults.controlMessages.contains(.typeOfService(0)))
 
@@ -366,7 +366,7 @@ extension String {
         String(self.drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed())
     }
 
-    init(contentsOfFile path: String) throws {
+    init(readingFile path: String) throws {
         guard let file = fopen(path, "r") else { throw Errno(rawValue: errno) }
         defer { fclose(file) }
         var bytes: [UInt8] = []
