@@ -16,6 +16,10 @@ ssize_t cshim_splice(int fd_in, int64_t *offset_in, int fd_out, int64_t *offset_
     return splice(fd_in, (loff_t *)offset_in, fd_out, (loff_t *)offset_out, length, flags);
 }
 
+ssize_t cshim_tee(int fd_in, int fd_out, size_t length, unsigned int flags) {
+    return tee(fd_in, fd_out, length, flags);
+}
+
 int cshim_pipe2(int fds[2], int flags) {
     return pipe2(fds, flags);
 }

@@ -55,6 +55,13 @@ extension Syscall {
         try retryingIO { cshim_splice(input, inputOffset, output, outputOffset, count, flags) }
     }
 
+    /// The corresponding C function is `tee(2)`: copies pipe data to another pipe without
+    /// consuming it.
+    @inlinable
+    public static func tee(_ input: CInt, _ output: CInt, _ count: Int, flags: CUnsignedInt) throws(Errno) -> IOResult<Int> {
+        try retryingIO { cshim_tee(input, output, count, flags) }
+    }
+
     /// The corresponding C function is `pipe2(2)`, always with `O_CLOEXEC`.
     /// - Returns: the read end and the write end.
     @inlinable

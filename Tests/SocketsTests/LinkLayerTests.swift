@@ -86,6 +86,41 @@ struct LinkLayerTests {
         #expect(links.count == Set(links.values).count)
     }
 
+    /// The promiscuity count of `lo` (`IFLA_PROMISCUITY`, attribute 30), from an RTM_GETLINK dump.
+    func loopbackPromiscuity() throws -> UInt32? {
+        let netlink = try Socket(.netlink, .raw, .netlinkRoute)
+        try setReceiveTimeout(netlink, seconds: 5)
+        let loopbackIndex = Int32(if_nametoindex("lo"))
+        for reply in try netlink.netlinkRequest(NetlinkMessage(type: 18, flags: .dump, payload: Array(repeating: 0, count: 16)))
+        where reply.payload.count >= 16 {
+            let index = reply.payload.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 4, as: Int32.self) }
+            guard index == loopbackIndex else { continue }
+            return try NetlinkAttribute.decode(reply.payload[16...]).first { $0.type == 30 }?.uint32Value
+        }
+        return nil
+    }
+
+    @Test(.enabled(if: getuid() == 0, "AF_PACKET needs CAP_NET_RAW"))
+    func promiscuousMembershipIsCountedByTheKernel() throws {
+        let before = try #require(try loopbackPromiscuity())
+        let loopbackIndex = Int32(if_nametoindex("lo"))
+        let packets = try Socket(.packet, .raw, .linkLayer(LinkLayerSocketAddress.allProtocols))
+        try packets.addPacketMembership(.promiscuous, interfaceIndex: loopbackIndex)
+        #expect(try loopbackPromiscuity() == before + 1)
+        try packets.dropPacketMembership(.promiscuous, interfaceIndex: loopbackIndex)
+        #expect(try loopbackPromiscuity() == before)
+        // Closing the socket drops what it still holds.
+        try packets.addPacketMembership(.promiscuous, interfaceIndex: loopbackIndex)
+        #expect(try loopbackPromiscuity() == before + 1)
+        try packets.close()
+        #expect(try loopbackPromiscuity() == before)
+
+        let other = try Socket(.packet, .raw, .linkLayer(LinkLayerSocketAddress.allProtocols))
+        #expect(throws: SocketError.self) { try other.addPacketMembership(.multicast(Array(repeating: 1, count: 9)), interfaceIndex: loopbackIndex) }
+        let error = #expect(throws: SocketError.self) { try other.addPacketMembership(.promiscuous, interfaceIndex: 0x7FFF_FFF0) }
+        #expect(error?.errno == Errno(rawValue: ENODEV), "\(String(describing: error))")
+    }
+
     @Test func netlinkErrorsAreReported() throws {
         let netlink = try Socket(.netlink, .raw, .netlinkRoute)
         try setReceiveTimeout(netlink, seconds: 5)

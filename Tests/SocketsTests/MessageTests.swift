@@ -134,6 +134,30 @@ struct DescriptorPassingTests {
         Glibc.close(raw)
     }
 
+    @Test func rawControlDataDecodesToCloseOnExecDescriptors() throws {
+        let (sender, receiver) = try Socket.pair(.unix, .datagram)
+        let pipe = TestPipe()
+        try sender.sendDescriptors([pipe.write], bytes: [5])
+        let (bytes, raw) = try receiver.receiveMessage(maxLength: 8)
+        #expect(bytes == [5])
+        #expect(raw.control.isEmpty)  // no room was asked for: the kernel dropped it
+        #expect(raw.flags == .controlTruncated)
+
+        try sender.sendDescriptors([pipe.write], bytes: [6])
+        var buffer = [UInt8](repeating: 0, count: 8)
+        let message = try buffer.withUnsafeMutableBytes {
+            try receiver.receiveMessage(into: [$0], controlCapacity: ControlMessage.space(forDescriptors: 1))
+        }
+        #expect(message.flags == [])
+        guard case .descriptors(let fds)? = try ControlMessage.decode(message.control).first, fds.count == 1 else {
+            Issue.record("no descriptor in \(message.control)")
+            return
+        }
+        // The raw path takes no ownership: this test closes what it received.
+        defer { Glibc.close(fds[0]) }
+        #expect(fcntl(fds[0], F_GETFD) & FD_CLOEXEC != 0)
+    }
+
     @Test func invalidDescriptorListsAreRejectedBeforeTheCall() throws {
         let (sender, _) = try Socket.pair(.unix, .stream)
         for fds: [CInt] in [[], [-1], Array(repeating: 0, count: 254)] {

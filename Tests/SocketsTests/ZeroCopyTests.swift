@@ -262,6 +262,26 @@ struct ZeroCopyTests {
         #expect(try reader.join() == contents)
     }
 
+    @Test func teeCopiesPipeDataWithoutConsumingIt() throws {
+        let (client, server) = try tcpPair()
+        let first = try SplicePipe()
+        let second = try SplicePipe()
+        defer {
+            try? first.close()
+            try? second.close()
+        }
+        try client.sendAll("duplicated")
+        #expect(try server.splice(into: first, maxCount: 100) == 10)
+        #expect(try first.tee(into: second, count: 100) == 10)
+        // Both pipes now hold the bytes: one goes to a socket, the other to a file.
+        let file = try TemporaryFile()
+        var offset: Int64? = 0
+        #expect(try second.splice(toFile: file.fd, offset: &offset, count: 100) == 10)
+        #expect(try server.splice(from: first, count: 10) == 10)
+        #expect(try client.receive(maxLength: 100) == Array("duplicated".utf8))
+        #expect(file.contents() == Array("duplicated".utf8))
+    }
+
     @Test func closedPipeIsRefused() throws {
         let (client, _) = try tcpPair()
         let pipe = try SplicePipe()

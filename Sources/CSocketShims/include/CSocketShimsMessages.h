@@ -22,6 +22,7 @@ static const unsigned int CSHIM_SPLICE_F_NONBLOCK = 2;
 static const unsigned int CSHIM_SPLICE_F_MORE = 4;
 
 ssize_t cshim_splice(int fd_in, int64_t *offset_in, int fd_out, int64_t *offset_out, size_t length, unsigned int flags);
+ssize_t cshim_tee(int fd_in, int fd_out, size_t length, unsigned int flags);
 int cshim_pipe2(int fds[2], int flags);
 
 #endif

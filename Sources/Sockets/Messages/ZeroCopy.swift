@@ -72,6 +72,26 @@ public final class SplicePipe: Sendable {
         return try Self.splice(from: readEnd, to: file, offset: &offset, count: count, flags: flags)
     }
 
+    /// Copies up to `count` bytes from this pipe into another without consuming them:
+    /// `tee(2)`. Both are then read separately (for example, one spliced to a socket and
+    /// the other to a file).
+    /// - Returns: the bytes copied; 0 when this pipe is empty and has no writer.
+    public func tee(into other: SplicePipe, count: Int, flags: SpliceFlags = []) throws(SocketError) -> Int {
+        let count = try Socket.validLength(count, operation: "tee", limit: Int(Int32.max))
+        guard readEnd.enter() else { throw SocketError("tee", reason: .closed) }
+        defer { readEnd.leave() }
+        guard other.writeEnd.enter() else { throw SocketError("tee", reason: .closed) }
+        defer { other.writeEnd.leave() }
+        do throws(Errno) {
+            guard let copied = try Syscall.tee(readEnd.fd, other.writeEnd.fd, count, flags: flags.rawValue).value else {
+                throw Errno.resourceTemporarilyUnavailable
+            }
+            return copied
+        } catch {
+            throw SocketError("tee", errno: error)
+        }
+    }
+
     private static func splice(from file: CInt, offset: inout Int64?, to end: OwnedDescriptor, count: Int, flags: SpliceFlags) throws(SocketError) -> Int {
         _ = BrokenPipeSignal.ignored
         guard end.enter() else { throw SocketError("splice", reason: .closed) }
