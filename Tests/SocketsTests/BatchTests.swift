@@ -42,7 +42,7 @@ struct BatchTests {
         #expect(try server.receiveBatch(into: incoming, flags: []) == 1000)
         for index in 0..<1000 {
             #expect(try incoming.bytes(at: index) == datagramPayload(index, length: 20 + index % 80))
-            #expect(try incoming.sender(at: index) == clientAddress)
+            #expect(try incoming.address(at: index) == clientAddress)
             #expect(try incoming.flags(at: index) == [])
         }
 
@@ -53,7 +53,7 @@ struct BatchTests {
         for index in 0..<1000 {
             let matches = try echoed.withBytes(at: index) { $0.elementsEqual(datagramPayload(index, length: 20 + index % 80)) }
             #expect(matches, "datagram \(index)")
-            #expect(try echoed.sender(at: index) == serverAddress)
+            #expect(try echoed.address(at: index) == serverAddress)
         }
     }
 

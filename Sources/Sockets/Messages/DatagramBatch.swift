@@ -14,7 +14,7 @@ import SystemPackage
 /// To send, ``append(_:to:controlMessages:)-(UnsafeRawBufferPointer,_,_)`` datagrams, then
 /// call ``Socket/sendBatch(_:from:flags:)``; ``removeAll()`` empties the batch for reuse.
 /// After ``Socket/receiveBatch(into:flags:)``, the first ``count`` entries hold the datagrams,
-/// read with ``withBytes(at:_:)``, ``sender(at:)``, ``flags(at:)`` and
+/// read with ``withBytes(at:_:)``, ``address(at:)``, ``flags(at:)`` and
 /// ``controlMessages(at:)``. A received batch can be sent straight back: each entry is
 /// addressed to its sender (an echo).
 ///
@@ -231,7 +231,7 @@ public final class DatagramBatch {
 
     /// The address of entry `index`: after a receive, the sender; before a send, the
     /// destination (`nil` when none).
-    public func sender(at index: Int) throws(SocketError) -> SocketAddress? {
+    public func address(at index: Int) throws(SocketError) -> SocketAddress? {
         try check(index, "read datagram batch")
         let header = headers[index].msg_hdr
         guard header.msg_name != nil, header.msg_namelen > 0 else { return nil }
