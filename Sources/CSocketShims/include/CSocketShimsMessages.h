@@ -7,7 +7,6 @@
 #include <sys/types.h>
 #include <netinet/in.h>
 #include <linux/if_ether.h>
-#include <linux/rtnetlink.h>
 #include <linux/net_tstamp.h>
 
 /// Same layout as glibc's `struct in6_pktinfo` (declared only under _GNU_SOURCE).

@@ -12,11 +12,15 @@ import SystemPackage
 // gives a `SocketError`, never a read past its end.
 
 /// Level and type numbers of the records this library knows.
+///
+/// The levels use the `SOL_*` macros, not the equal `IPPROTO_*` constants: naming glibc's
+/// anonymous-enum `IPPROTO_IP` from a file that imports CSocketShims (which includes
+/// <netinet/in.h> too) hides it from the module's files that import only Glibc.
 enum ControlMessageCode {
     static let socketLevel = Int32(SOL_SOCKET)
-    static let ipLevel = Int32(IPPROTO_IP)
-    static let ipv6Level = Int32(IPPROTO_IPV6)
-    static let udpLevel = Int32(IPPROTO_UDP)
+    static let ipLevel = Int32(SOL_IP)
+    static let ipv6Level = Int32(SOL_IPV6)
+    static let udpLevel = Int32(SOL_UDP)
 
     static let rights = Int32(SCM_RIGHTS)
     static let credentials = Int32(CSHIM_SCM_CREDENTIALS)

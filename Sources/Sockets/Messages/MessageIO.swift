@@ -104,39 +104,41 @@ public struct ControlMessageOption: Hashable, Sendable, CustomStringConvertible 
     /// `SO_PASSCRED`: receive the sender's ``ControlMessage/credentials(_:)`` on a Unix socket.
     public static let passCredentials = ControlMessageOption(level: SOL_SOCKET, name: SO_PASSCRED, description: "SO_PASSCRED")
     /// `IP_PKTINFO`: receive ``ControlMessage/ipv4PacketInfo(_:)``.
-    public static let ipv4PacketInfo = ControlMessageOption(level: Int32(IPPROTO_IP), name: IP_PKTINFO, description: "IP_PKTINFO")
+    public static let ipv4PacketInfo = ControlMessageOption(level: Int32(SOL_IP), name: IP_PKTINFO, description: "IP_PKTINFO")
     /// `IPV6_RECVPKTINFO`: receive ``ControlMessage/ipv6PacketInfo(_:)``.
-    public static let ipv6PacketInfo = ControlMessageOption(level: Int32(IPPROTO_IPV6), name: IPV6_RECVPKTINFO, description: "IPV6_RECVPKTINFO")
+    public static let ipv6PacketInfo = ControlMessageOption(level: Int32(SOL_IPV6), name: IPV6_RECVPKTINFO, description: "IPV6_RECVPKTINFO")
     /// `IP_RECVTTL`: receive ``ControlMessage/timeToLive(_:)``.
-    public static let timeToLive = ControlMessageOption(level: Int32(IPPROTO_IP), name: IP_RECVTTL, description: "IP_RECVTTL")
+    public static let timeToLive = ControlMessageOption(level: Int32(SOL_IP), name: IP_RECVTTL, description: "IP_RECVTTL")
     /// `IPV6_RECVHOPLIMIT`: receive ``ControlMessage/hopLimit(_:)``.
-    public static let hopLimit = ControlMessageOption(level: Int32(IPPROTO_IPV6), name: IPV6_RECVHOPLIMIT, description: "IPV6_RECVHOPLIMIT")
+    public static let hopLimit = ControlMessageOption(level: Int32(SOL_IPV6), name: IPV6_RECVHOPLIMIT, description: "IPV6_RECVHOPLIMIT")
     /// `IP_RECVTOS`: receive ``ControlMessage/typeOfService(_:)``.
-    public static let typeOfService = ControlMessageOption(level: Int32(IPPROTO_IP), name: IP_RECVTOS, description: "IP_RECVTOS")
+    public static let typeOfService = ControlMessageOption(level: Int32(SOL_IP), name: IP_RECVTOS, description: "IP_RECVTOS")
     /// `IPV6_RECVTCLASS`: receive ``ControlMessage/trafficClass(_:)``.
-    public static let trafficClass = ControlMessageOption(level: Int32(IPPROTO_IPV6), name: IPV6_RECVTCLASS, description: "IPV6_RECVTCLASS")
+    public static let trafficClass = ControlMessageOption(level: Int32(SOL_IPV6), name: IPV6_RECVTCLASS, description: "IPV6_RECVTCLASS")
     /// `SO_TIMESTAMP`: receive a ``ControlMessage/timestamp(_:)`` in microseconds.
     public static let timestamp = ControlMessageOption(level: SOL_SOCKET, name: SO_TIMESTAMP, description: "SO_TIMESTAMP")
     /// `SO_TIMESTAMPNS`: receive a ``ControlMessage/timestamp(_:)`` in nanoseconds.
     public static let timestampNanoseconds = ControlMessageOption(level: SOL_SOCKET, name: SO_TIMESTAMPNS, description: "SO_TIMESTAMPNS")
     /// `SO_TIMESTAMPING` with `SOF_TIMESTAMPING_RX_SOFTWARE | SOF_TIMESTAMPING_SOFTWARE`:
     /// receive ``ControlMessage/timestamping(software:hardware:)`` with the software time.
+    /// The kernel turns receive timestamps on in deferred work, so the first datagrams after
+    /// enabling it may arrive without one.
     public static let softwareReceiveTimestamping = ControlMessageOption(
         level: SOL_SOCKET, name: SO_TIMESTAMPING,
         enabledValue: Int32(SOF_TIMESTAMPING_RX_SOFTWARE | SOF_TIMESTAMPING_SOFTWARE),
         description: "SO_TIMESTAMPING")
     /// `IP_RECVERR`: queue errors (ICMP and local) for `MSG_ERRQUEUE`, read as
     /// ``ControlMessage/extendedError(_:)``.
-    public static let ipv4Errors = ControlMessageOption(level: Int32(IPPROTO_IP), name: IP_RECVERR, description: "IP_RECVERR")
+    public static let ipv4Errors = ControlMessageOption(level: Int32(SOL_IP), name: IP_RECVERR, description: "IP_RECVERR")
     /// `IPV6_RECVERR`: queue IPv6 errors for `MSG_ERRQUEUE`.
-    public static let ipv6Errors = ControlMessageOption(level: Int32(IPPROTO_IPV6), name: IPV6_RECVERR, description: "IPV6_RECVERR")
+    public static let ipv6Errors = ControlMessageOption(level: Int32(SOL_IPV6), name: IPV6_RECVERR, description: "IPV6_RECVERR")
     /// `IP_RECVORIGDSTADDR`: receive ``ControlMessage/originalDestination(_:)``.
-    public static let ipv4OriginalDestination = ControlMessageOption(level: Int32(IPPROTO_IP), name: IP_RECVORIGDSTADDR, description: "IP_RECVORIGDSTADDR")
+    public static let ipv4OriginalDestination = ControlMessageOption(level: Int32(SOL_IP), name: IP_RECVORIGDSTADDR, description: "IP_RECVORIGDSTADDR")
     /// `IPV6_RECVORIGDSTADDR`: receive ``ControlMessage/originalDestination(_:)``.
-    public static let ipv6OriginalDestination = ControlMessageOption(level: Int32(IPPROTO_IPV6), name: IPV6_RECVORIGDSTADDR, description: "IPV6_RECVORIGDSTADDR")
+    public static let ipv6OriginalDestination = ControlMessageOption(level: Int32(SOL_IPV6), name: IPV6_RECVORIGDSTADDR, description: "IPV6_RECVORIGDSTADDR")
     /// `UDP_GRO`: let the kernel coalesce datagrams of equal size into one receive, with
     /// ``ControlMessage/receivedSegmentSize(_:)`` giving the size.
-    public static let udpReceiveOffload = ControlMessageOption(level: Int32(IPPROTO_UDP), name: Int32(UDP_GRO), description: "UDP_GRO")
+    public static let udpReceiveOffload = ControlMessageOption(level: Int32(SOL_UDP), name: Int32(UDP_GRO), description: "UDP_GRO")
 }
 
 /// `SIGPIPE` ignored once for the whole process, before the first call that cannot take
@@ -177,7 +179,7 @@ extension Socket {
         guard let value = UInt16(exactly: size) else {
             throw SocketError.invalid("setsockopt(UDP_SEGMENT)", nil, "segment size \(size) is outside 0...65535")
         }
-        try setIntegerOption(level: Int32(IPPROTO_UDP), name: Int32(UDP_SEGMENT), value: Int32(value), label: "UDP_SEGMENT")
+        try setIntegerOption(level: Int32(SOL_UDP), name: Int32(UDP_SEGMENT), value: Int32(value), label: "UDP_SEGMENT")
     }
 
     /// The credentials of the peer process, taken when it connected or called `socketpair`:
