@@ -87,7 +87,8 @@ struct BatchTests {
     @Test func perDatagramControlMessagesArriveInABatch() throws {
         let server = try Socket(.inet, .datagram)
         try server.bind(to: .ipv4(.any, port: 0))
-        try server.enableControlMessages([.ipv4PacketInfo, .timeToLive])
+        try server.set(.receivePacketInfo, true)
+        try server.set(.receiveTimeToLive, true)
         try setReceiveTimeout(server, seconds: 5)
         let port = try #require(try server.localAddress().port)
         let client = try Socket(.inet, .datagram)
@@ -167,26 +168,27 @@ struct SegmentationOffloadTests {
     @Test func socketWideSegmentSize() throws {
         let (server, serverAddress) = try udpReceiver()
         let client = try Socket(.inet, .datagram)
-        try client.setUDPSegmentSize(500)
+        try client.set(.udpSegmentSize, 500)
+        #expect(try client.get(.udpSegmentSize) == 500)
         #expect(try client.send(Array(repeating: 7, count: 1200), to: serverAddress) == 1200)
         let incoming = try DatagramBatch(capacity: 3, maximumDatagramSize: 2000)
         #expect(try server.receiveBatch(into: incoming, flags: []) == 3)
         #expect(try (0..<3).map { try incoming.byteCount(at: $0) } == [500, 500, 200])
-        try client.setUDPSegmentSize(0)
-        #expect(throws: SocketError.self) { try client.setUDPSegmentSize(70_000) }
+        try client.set(.udpSegmentSize, 0)
+        #expect(throws: SocketError.self) { try client.set(.udpSegmentSize, 70_000) }
     }
 
     @Test func groCoalescesSegmentsWithTheirSize() throws {
         let (server, serverAddress) = try udpReceiver()
         do {
-            try server.enableControlMessages([.udpReceiveOffload])
+            try server.set(.udpReceiveOffload, true)
         } catch {
             // A kernel without UDP GRO says so clearly.
             #expect(error.errno == .protocolNotAvailable, "\(error)")
             #expect(error.description.contains("UDP_GRO"))
             return
         }
-        #expect(try server.isControlMessageEnabled(.udpReceiveOffload))
+        #expect(try server.get(.udpReceiveOffload))
         let client = try Socket(.inet, .datagram)
         let payload = (0..<8).flatMap { datagramPayload($0, length: 1000) } + datagramPayload(8, length: 300)
         _ = try client.sendMessage(payload, to: serverAddress, controlMessages: [.segmentSize(1000)])

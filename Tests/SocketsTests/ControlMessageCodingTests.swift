@@ -27,7 +27,7 @@ func rawRecord(length: UInt64, level: Int32, type: Int32, payload: [UInt8] = [])
 struct ControlMessageCodingTests {
     static let samples: [ControlMessage] = [
         .descriptors([0, 1, 2]),
-        .credentials(UnixCredentials(processID: 1234, userID: 1000, groupID: 100)),
+        .credentials(PeerCredentials(pid: 1234, uid: 1000, gid: 100)),
         .ipv4PacketInfo(IPv4PacketInfo(interfaceIndex: 1, localAddress: IPv4Address(127, 0, 0, 2), destinationAddress: IPv4Address(127, 0, 0, 3))),
         .ipv6PacketInfo(IPv6PacketInfo(address: .loopback, interfaceIndex: 7)),
         .timeToLive(64),

@@ -7,8 +7,9 @@ public import SystemPackage
 /// takes and `recvmsg(2)` gives.
 ///
 /// Send them with ``Socket/sendMessage(_:to:controlMessages:flags:)``; receive them with
-/// ``Socket/receiveMessage(into:controlBuffer:flags:)`` after enabling the kinds wanted with
-/// ``Socket/enableControlMessages(_:)``. ``encode(_:into:)`` and ``decode(_:)`` convert to and
+/// ``Socket/receiveMessage(into:controlBuffer:flags:)`` after setting the options that ask
+/// for them (``SocketOption/receivePacketInfo``, ``SocketOption/receiveTimeToLive``,
+/// ``SocketOption/timestampNanoseconds``, ...). ``encode(_:into:)`` and ``decode(_:)`` convert to and
 /// from the raw bytes with the kernel's alignment (`CMSG_SPACE`, `CMSG_LEN`).
 public enum ControlMessage: Sendable, Equatable, CustomStringConvertible {
     /// `SCM_RIGHTS` to send: descriptors the caller owns and keeps open until the send returns
@@ -18,9 +19,10 @@ public enum ControlMessage: Sendable, Equatable, CustomStringConvertible {
     /// `SCM_RIGHTS` received by this library's `receiveMessage`: descriptors this process now
     /// owns, each closed when its ``ReceivedDescriptor`` goes away unless taken.
     case receivedDescriptors([ReceivedDescriptor])
-    /// `SCM_CREDENTIALS`: a process id, user id and group id (Unix sockets; the receiver needs
-    /// ``ControlMessageOption/passCredentials``).
-    case credentials(UnixCredentials)
+    /// `SCM_CREDENTIALS`: a process id, user id and group id (Unix sockets). The receiver
+    /// gets them with every message once it sets `SO_PASSCRED` (``SocketOption/passCredentials``);
+    /// a sender may only claim its own, unless privileged.
+    case credentials(PeerCredentials)
     /// `IP_PKTINFO`: received, the datagram's destination and interface; sent, the source
     /// address and/or interface to use.
     case ipv4PacketInfo(IPv4PacketInfo)
@@ -50,7 +52,7 @@ public enum ControlMessage: Sendable, Equatable, CustomStringConvertible {
     /// (UDP generic segmentation offload).
     case segmentSize(UInt16)
     /// `UDP_GRO` received: the buffer holds several coalesced datagrams of this size (the last
-    /// may be shorter); needs ``ControlMessageOption/udpReceiveOffload``.
+    /// may be shorter); needs ``SocketOption/udpReceiveOffload``.
     case receivedSegmentSize(Int)
     /// Any other record, with its level, type and payload bytes.
     case unknown(level: Int32, type: Int32, bytes: [UInt8])
@@ -77,29 +79,13 @@ public enum ControlMessage: Sendable, Equatable, CustomStringConvertible {
     }
 }
 
-/// A process's credentials as `SCM_CREDENTIALS` and `SO_PEERCRED` carry them (`struct ucred`).
-public struct UnixCredentials: Hashable, Sendable, CustomStringConvertible {
-    /// The process id.
-    public var processID: Int32
-    /// The user id.
-    public var userID: UInt32
-    /// The group id.
-    public var groupID: UInt32
-
-    public init(processID: Int32, userID: UInt32, groupID: UInt32) {
-        self.processID = processID
-        self.userID = userID
-        self.groupID = groupID
-    }
-
+extension PeerCredentials {
     /// This process's credentials (`getpid`, `getuid`, `getgid`): what an unprivileged
-    /// process may send as `SCM_CREDENTIALS`.
-    public static var current: UnixCredentials {
+    /// process may send as ``ControlMessage/credentials(_:)`` (`SCM_CREDENTIALS`).
+    public static var current: PeerCredentials {
         let (pid, uid, gid) = Syscall.processCredentials()
-        return UnixCredentials(processID: pid, userID: uid, groupID: gid)
+        return PeerCredentials(pid: pid, uid: uid, gid: gid)
     }
-
-    public var description: String { "pid \(processID), uid \(userID), gid \(groupID)" }
 }
 
 /// `struct in_pktinfo`: where an IPv4 datagram arrived, or where to send one from.

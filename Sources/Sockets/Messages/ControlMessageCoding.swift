@@ -222,7 +222,7 @@ extension ControlMessage {
         case .receivedDescriptors(let fds):
             storeDescriptors(fds.map(\.descriptor))
         case .credentials(let credentials):
-            store(cshim_ucred(pid: credentials.processID, uid: credentials.userID, gid: credentials.groupID))
+            store(cshim_ucred(pid: credentials.pid, uid: credentials.uid, gid: credentials.gid))
         case .ipv4PacketInfo(let info):
             store(in_pktinfo(
                 ipi_ifindex: info.interfaceIndex,
@@ -345,7 +345,7 @@ extension ControlMessage {
             })
         case (Code.socketLevel, Code.credentials) where count == MemoryLayout<cshim_ucred>.size:
             let credentials = payload.loadUnaligned(as: cshim_ucred.self)
-            decoded = .credentials(UnixCredentials(processID: credentials.pid, userID: credentials.uid, groupID: credentials.gid))
+            decoded = .credentials(PeerCredentials(pid: credentials.pid, uid: credentials.uid, gid: credentials.gid))
         case (Code.socketLevel, Code.timestampOld), (Code.socketLevel, Code.timestampNew):
             guard count == MemoryLayout<timeval>.size else { decoded = nil; break }
             let time = payload.loadUnaligned(as: timeval.self)
