@@ -65,6 +65,8 @@ struct cshim_mmsghdr { struct msghdr msg_hdr; unsigned int msg_len; };
 int cshim_sendmmsg(int fd, struct cshim_mmsghdr *vector, unsigned int count, int flags);
 int cshim_recvmmsg(int fd, struct cshim_mmsghdr *vector, unsigned int count, int flags, struct timespec *timeout);
 
+#include "CSocketShimsMessages.h"
+
 // errno, read and written without going through Swift's overlay.
 static inline int cshim_errno(void) { return errno; }
 

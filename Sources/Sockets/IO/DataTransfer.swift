@@ -305,7 +305,8 @@ extension Socket {
                         message.msg_iovlen = iov.count
                         message.msg_control = controlBytes.isEmpty ? nil : controlBytes.baseAddress
                         message.msg_controllen = controlBytes.count
-                        let result = try Syscall.recvmsg(fd, &message, flags: flags.rawValue)
+                        // Descriptors in the raw control data are close-on-exec.
+                        let result = try Syscall.recvmsg(fd, &message, flags: flags.union(.controlCloseOnExec).rawValue)
                         nameLength = message.msg_namelen
                         controlLength = message.msg_controllen
                         receivedFlags = message.msg_flags
@@ -317,7 +318,9 @@ extension Socket {
         guard let count = try checkReceived(result, "recvmsg") else { return nil }
         let sender = nameLength == 0 ? nil : withUnsafeBytes(of: &storage) { SocketAddress(sockaddr: $0.baseAddress!, length: nameLength) }
         control.removeSubrange(min(controlLength, control.count)...)
-        return ReceivedMessage(byteCount: count, sender: sender, flags: MessageFlags(rawValue: receivedFlags), control: control)
+        // The kernel echoes MSG_CMSG_CLOEXEC back in msg_flags; it is not a received flag.
+        let reported = MessageFlags(rawValue: receivedFlags).subtracting(.controlCloseOnExec)
+        return ReceivedMessage(byteCount: count, sender: sender, flags: reported, control: control)
     }
 
     /// Receives one message into a new array of at most `maxLength` bytes, with its sender

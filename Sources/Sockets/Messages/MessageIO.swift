@@ -1,0 +1,283 @@
+import Glibc
+import CSocketShims
+import SocketSyscalls
+import SystemPackage
+
+/// A reusable, caller-owned buffer for the control data of `recvmsg(2)`, so that receiving
+/// control messages in a loop allocates nothing for the raw bytes.
+///
+/// Size it with ``ControlMessage/space(forPayloadBytes:)`` and
+/// ``ControlMessage/space(forDescriptors:)``: what does not fit is cut off by the kernel
+/// (`MSG_CTRUNC`, and descriptors that did not fit are closed). Use one buffer per thread.
+public final class ControlMessageBuffer {
+    /// The raw storage, aligned for `cmsghdr`.
+    let storage: UnsafeMutableRawBufferPointer
+
+    /// The number of bytes the kernel may fill.
+    public var capacity: Int { storage.count }
+
+    /// Room for the common receive-side messages together: packet info, TTL or hop limit,
+    /// TOS or traffic class, a timestamp, an extended error with its offender, and a
+    /// `UDP_GRO` size.
+    public static let defaultCapacity = 512
+
+    /// A buffer of `capacity` bytes.
+    /// - Throws: ``SocketError/Reason/invalidArgument(_:)`` for a negative capacity or one
+    ///   over 1 MiB.
+    public init(capacity: Int = ControlMessageBuffer.defaultCapacity) throws(SocketError) {
+        let capacity = try Socket.validLength(capacity, operation: "make control message buffer", limit: 1 << 20)
+        storage = .allocate(byteCount: capacity, alignment: MemoryLayout<cmsghdr>.alignment)
+        storage.initializeMemory(as: UInt8.self, repeating: 0)
+    }
+
+    deinit {
+        storage.deallocate()
+    }
+}
+
+/// A message received with its typed control messages.
+public struct ReceivedMessageWithControl: Sendable {
+    /// How many bytes were stored in the buffer(s); with ``MessageFlags/truncated`` passed
+    /// in, the datagram's real length.
+    public var byteCount: Int
+    /// The sender, for unconnected sockets; `nil` when the kernel gave none.
+    public var sender: SocketAddress?
+    /// Flags reported by the kernel: ``MessageFlags/truncated`` when the data did not fit,
+    /// ``MessageFlags/controlTruncated`` when control data did not (descriptors that did not
+    /// fit were closed).
+    public var flags: MessageFlags
+    /// The control messages, in the order the kernel gave them.
+    public var controlMessages: [ControlMessage]
+
+    public init(byteCount: Int, sender: SocketAddress?, flags: MessageFlags, controlMessages: [ControlMessage]) {
+        self.byteCount = byteCount
+        self.sender = sender
+        self.flags = flags
+        self.controlMessages = controlMessages
+    }
+
+    /// All descriptors received (`SCM_RIGHTS`), owned by this message's values.
+    public var descriptors: [ReceivedDescriptor] {
+        controlMessages.flatMap { message -> [ReceivedDescriptor] in
+            if case .receivedDescriptors(let fds) = message { return fds }
+            return []
+        }
+    }
+
+    /// Whether control data was cut short (`MSG_CTRUNC`).
+    public var isControlTruncated: Bool { flags.contains(.controlTruncated) }
+}
+
+/// Descriptors received over a Unix socket with the bytes that carried them.
+public struct ReceivedDescriptors: Sendable {
+    /// The bytes received with the descriptors.
+    public var bytes: [UInt8]
+    /// The descriptors, each owned by its value (closed when it goes away unless taken).
+    public var descriptors: [ReceivedDescriptor]
+    /// Whether more descriptors were sent than were asked for: the extra ones were closed
+    /// (by the kernel, or here), never left open.
+    public var wereTruncated: Bool
+}
+
+/// `SIGPIPE` ignored once for the whole process, before the first call that cannot take
+/// `MSG_NOSIGNAL` (`sendfile`, `splice`). Lazily initialised globals run exactly once.
+enum BrokenPipeSignal {
+    static let ignored: Void = Syscall.ignoreBrokenPipeSignal()
+}
+
+extension Socket {
+    // MARK: Sending typed control messages
+
+    /// Sends a message with typed control messages: `sendmsg(2)` with `MSG_NOSIGNAL`, the
+    /// control data encoded with ``ControlMessage/encode(_:into:)``.
+    ///
+    /// For example, pass ``ControlMessage/ipv4PacketInfo(_:)`` to choose the source address
+    /// of a reply, ``ControlMessage/descriptors(_:)`` to pass descriptors, or
+    /// ``ControlMessage/segmentSize(_:)`` to let the kernel split one buffer into datagrams.
+    /// - Returns: the number of bytes sent.
+    /// - Throws: ``SocketError``; a message the kernel would refuse is rejected before the call.
+    public func sendMessage(
+        _ buffers: [UnsafeRawBufferPointer], to address: SocketAddress? = nil, controlMessages: [ControlMessage], flags: MessageFlags = []
+    ) throws(SocketError) -> Int {
+        guard let sent = try trySendMessage(buffers, to: address, controlMessages: controlMessages, flags: flags) else {
+            throw SocketError("sendmsg", address: address?.description, errno: .resourceTemporarilyUnavailable)
+        }
+        return sent
+    }
+
+    /// Sends bytes with typed control messages (see ``sendMessage(_:to:controlMessages:flags:)-(_,_,_,_)``).
+    public func sendMessage(
+        _ bytes: [UInt8], to address: SocketAddress? = nil, controlMessages: [ControlMessage], flags: MessageFlags = []
+    ) throws(SocketError) -> Int {
+        try bytes.withBytesTyped { (buffer) throws(SocketError) in
+            try sendMessage([buffer], to: address, controlMessages: controlMessages, flags: flags)
+        }
+    }
+
+    /// `sendmsg(2)` with typed control messages if the socket can take the message now;
+    /// `nil` when it would block.
+    public func trySendMessage(
+        _ buffers: [UnsafeRawBufferPointer], to address: SocketAddress? = nil, controlMessages: [ControlMessage], flags: MessageFlags = []
+    ) throws(SocketError) -> Int? {
+        let control = try ControlMessage.encode(controlMessages)
+        return try trySendMessage(buffers, to: address, control: control, flags: flags)
+    }
+
+    // MARK: Receiving typed control messages
+
+    /// Receives a message and its control messages: `recvmsg(2)` into `buffers`, the control
+    /// data into `controlBuffer`, always with `MSG_CMSG_CLOEXEC`.
+    ///
+    /// Descriptors (`SCM_RIGHTS`) come back as ``ControlMessage/receivedDescriptors(_:)``,
+    /// owned: each is closed when its value goes away unless taken. Descriptors that did not
+    /// fit in `controlBuffer` are closed by the kernel and ``MessageFlags/controlTruncated``
+    /// is set; none is left open.
+    /// - Throws: ``SocketError``; ``SocketError/isWouldBlock`` on a non-blocking socket with
+    ///   nothing to read.
+    public func receiveMessage(
+        into buffers: [UnsafeMutableRawBufferPointer], controlBuffer: ControlMessageBuffer, flags: MessageFlags = []
+    ) throws(SocketError) -> ReceivedMessageWithControl {
+        guard let message = try tryReceiveMessage(into: buffers, controlBuffer: controlBuffer, flags: flags) else {
+            throw SocketError("recvmsg", errno: .resourceTemporarilyUnavailable)
+        }
+        return message
+    }
+
+    /// Receives a message of at most `maxLength` bytes into a new array, with its control
+    /// messages (see ``receiveMessage(into:controlBuffer:flags:)``).
+    public func receiveMessage(
+        maxLength: Int, controlBuffer: ControlMessageBuffer, flags: MessageFlags = []
+    ) throws(SocketError) -> (bytes: [UInt8], message: ReceivedMessageWithControl) {
+        let capacity = try Self.validLength(maxLength, operation: "recvmsg")
+        var message = ReceivedMessageWithControl(byteCount: 0, sender: nil, flags: [], controlMessages: [])
+        let bytes = try [UInt8](unsafeUninitializedCapacity: capacity) { (buffer, count) throws(SocketError) in
+            message = try receiveMessage(into: [UnsafeMutableRawBufferPointer(buffer)], controlBuffer: controlBuffer, flags: flags)
+            count = min(message.byteCount, capacity)
+        }
+        return (bytes, message)
+    }
+
+    /// `recvmsg(2)` with typed control messages if a message is waiting; `nil` when it would
+    /// block. See ``receiveMessage(into:controlBuffer:flags:)``.
+    public func tryReceiveMessage(
+        into buffers: [UnsafeMutableRawBufferPointer], controlBuffer: ControlMessageBuffer, flags: MessageFlags = []
+    ) throws(SocketError) -> ReceivedMessageWithControl? {
+        guard buffers.count <= 1024 else {
+            throw SocketError.invalid("recvmsg", nil, "\(buffers.count) buffers; the limit (IOV_MAX) is 1024")
+        }
+        let flags = flags.union(.controlCloseOnExec).rawValue
+        var vectors = buffers.map { iovec(iov_base: $0.baseAddress, iov_len: $0.count) }
+        var storage = sockaddr_storage()
+        var nameLength: socklen_t = 0
+        var controlLength = 0
+        var receivedFlags: Int32 = 0
+        let control = controlBuffer.storage
+        let result = try call("recvmsg") { fd throws(Errno) in
+            try vectors.withMutableBufferTyped { (iov) throws(Errno) in
+                try withUnsafeMutablePointer(to: &storage) { (name) throws(Errno) in
+                    var message = msghdr()
+                    message.msg_name = UnsafeMutableRawPointer(name)
+                    message.msg_namelen = socklen_t(MemoryLayout<sockaddr_storage>.size)
+                    message.msg_iov = iov.baseAddress
+                    message.msg_iovlen = iov.count
+                    message.msg_control = control.isEmpty ? nil : control.baseAddress
+                    message.msg_controllen = control.count
+                    let result = try Syscall.recvmsg(fd, &message, flags: flags)
+                    nameLength = message.msg_namelen
+                    controlLength = message.msg_controllen
+                    receivedFlags = message.msg_flags
+                    return result
+                }
+            }
+        }
+        guard case .complete(let count) = result else { return nil }
+        let controlMessages = try ControlMessage.decodeReceived(UnsafeRawBufferPointer(rebasing: control[..<min(controlLength, control.count)]))
+        let sender = nameLength == 0 ? nil : withUnsafeBytes(of: &storage) { SocketAddress(sockaddr: $0.baseAddress!, length: nameLength) }
+        return ReceivedMessageWithControl(
+            byteCount: count, sender: sender,
+            // The kernel echoes MSG_CMSG_CLOEXEC, which this library passes, not the sender.
+            flags: MessageFlags(rawValue: receivedFlags).subtracting(.controlCloseOnExec),
+            controlMessages: controlMessages)
+    }
+
+    // MARK: Descriptor passing
+
+    /// Sends descriptors over a Unix socket (`sendmsg(2)` with `SCM_RIGHTS`), carried by
+    /// `bytes`; on a stream socket all of `bytes` is sent.
+    ///
+    /// The descriptors stay open and owned by the caller: the receiver gets duplicates.
+    /// - Throws: ``SocketError/Reason/invalidArgument(_:)`` for no descriptors, more than 253,
+    ///   a negative one, or empty `bytes` (a stream socket drops descriptors sent with no data).
+    public func sendDescriptors(_ fds: [CInt], bytes: [UInt8] = [0]) throws(SocketError) {
+        guard !bytes.isEmpty else {
+            throw SocketError.invalid("sendmsg(SCM_RIGHTS)", nil, "at least one byte must carry the descriptors")
+        }
+        let control = try ControlMessage.encode([.descriptors(fds)])
+        try bytes.withBytesTyped { (buffer) throws(SocketError) in
+            var sent = 0
+            while sent == 0 {
+                if let count = try trySendMessage([buffer], control: control) {
+                    sent = count
+                } else {
+                    _ = try waitUntil(.writable, deadline: nil, operation: "sendmsg")
+                }
+            }
+            // The descriptors went with the first part; a stream socket may take the rest later.
+            if sent < buffer.count { try sendAll(UnsafeRawBufferPointer(rebasing: buffer[sent...])) }
+        }
+    }
+
+    /// Sends open sockets over a Unix socket (see ``sendDescriptors(_:bytes:)-(_,_)``). Each
+    /// socket is held open during the call and stays owned by the caller.
+    public func sendDescriptors(_ sockets: [Socket], bytes: [UInt8] = [0]) throws(SocketError) {
+        var entered: [Socket] = []
+        defer { for socket in entered { socket.handle.leave() } }
+        for socket in sockets {
+            guard socket.handle.enter() else { throw SocketError("sendmsg(SCM_RIGHTS)", reason: .closed) }
+            entered.append(socket)
+        }
+        try sendDescriptors(sockets.map(\.fd), bytes: bytes)
+    }
+
+    /// Receives descriptors sent over a Unix socket (`recvmsg(2)` with `SCM_RIGHTS` and
+    /// `MSG_CMSG_CLOEXEC`), with up to `maxLength` bytes that came with them.
+    ///
+    /// At most `maxCount` descriptors are returned; if more were sent, the rest are closed
+    /// (none is leaked) and ``ReceivedDescriptors/wereTruncated`` is true. Other control
+    /// messages (such as credentials) are dropped.
+    public func receiveDescriptors(maxCount: Int, maxLength: Int = 4096) throws(SocketError) -> ReceivedDescriptors {
+        guard (1...ControlMessageCode.maximumDescriptors).contains(maxCount) else {
+            throw SocketError.invalid("recvmsg(SCM_RIGHTS)", nil, "maxCount \(maxCount) is outside 1...\(ControlMessageCode.maximumDescriptors)")
+        }
+        let buffer = try ControlMessageBuffer(capacity: ControlMessage.space(forDescriptors: maxCount))
+        let (bytes, message) = try receiveMessage(maxLength: maxLength, controlBuffer: buffer)
+        var descriptors = message.descriptors
+        var truncated = message.isControlTruncated
+        if descriptors.count > maxCount {
+            // Alignment padding can make room for one more than asked: close the extras.
+            for extra in descriptors[maxCount...] { try? extra.close() }
+            descriptors.removeSubrange(maxCount...)
+            truncated = true
+        }
+        return ReceivedDescriptors(bytes: bytes, descriptors: descriptors, wereTruncated: truncated)
+    }
+}
+
+extension ControlMessage {
+    /// Decodes control data just received, taking ownership of every `SCM_RIGHTS`
+    /// descriptor first, so that any failure closes them instead of leaking them.
+    static func decodeReceived(_ buffer: UnsafeRawBufferPointer) throws(SocketError) -> [ControlMessage] {
+        var messages: [ControlMessage] = []
+        try forEachRecord(in: buffer) { level, type, payload throws(SocketError) in
+            if level == ControlMessageCode.socketLevel && type == ControlMessageCode.rights {
+                let size = MemoryLayout<CInt>.size
+                messages.append(.receivedDescriptors((0..<(payload.count / size)).map {
+                    ReceivedDescriptor(adopting: payload.loadUnaligned(fromByteOffset: $0 * size, as: CInt.self))
+                }))
+            } else {
+                messages.append(decodeRecord(level: level, type: type, payload: payload))
+            }
+        }
+        return messages
+    }
+}
