@@ -169,6 +169,12 @@ final class Pinger {
         var sent = 0
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 65_536 + 60, alignment: 16)
         defer { buffer.deallocate() }
+        let control: ControlMessageBuffer
+        do {
+            control = try ControlMessageBuffer(capacity: 128)
+        } catch {
+            throw ToolError(error)
+        }
         while true {
             let now = ContinuousClock.now
             if sent < count && now >= nextSend {
@@ -191,7 +197,7 @@ final class Pinger {
             guard left > .zero else { continue }
             do {
                 guard try !socket.poll(.readable, timeout: left).isEmpty else { continue }
-                let message = try socket.receiveMessage(into: [buffer], controlCapacity: 64, flags: .dontWait)
+                let message = try socket.receiveMessage(into: [buffer], controlBuffer: control, flags: .dontWait)
                 try handle(UnsafeRawBufferPointer(rebasing: buffer[..<min(message.byteCount, buffer.count)]), message: message)
             } catch let error as SocketError where error.isWouldBlock {
                 continue
@@ -202,7 +208,7 @@ final class Pinger {
     }
 
     /// Reports a packet if it is a reply to one of ours.
-    private func handle(_ packet: UnsafeRawBufferPointer, message: ReceivedMessage) throws(ToolError) {
+    private func handle(_ packet: UnsafeRawBufferPointer, message: ReceivedMessageWithControl) throws(ToolError) {
         var offset = 0
         var hopLimit: Int?
         if !isIPv6 && isRaw {
@@ -211,7 +217,7 @@ final class Pinger {
             offset = Int(packet[0] & 0x0F) * 4
             hopLimit = Int(packet[8])
         } else if isIPv6 {
-            hopLimit = ControlBytes.hopLimit(in: message.control)
+            for case .hopLimit(let hops) in message.controlMessages { hopLimit = hops }
         }
         guard packet.count >= offset + 8 else { return }
         let type = packet[offset]

@@ -9,7 +9,8 @@ struct Tour: ParsableCommand {
         abstract: "Run every socket type and domain on loopback and print what each did.",
         discussion: """
             TCP and UDP over IPv4 and IPv6, Unix stream, datagram and sequenced-packet sockets \
-            (by path and in the abstract namespace), socketpair, raw ICMP, select, poll, epoll, \
+            (by path and in the abstract namespace), socketpair, descriptor passing, datagram \
+            batches, sendfile and splice, AF_NETLINK, AF_PACKET, raw ICMP, select, poll, epoll, \
             name resolution, socket options and message I/O: each row says what was \
             exchanged and how long it took (-v adds the system calls). Rows that need something missing (root for \
             raw sockets, IPv6 on loopback) are skipped with the reason. Exits 0 when no row \
@@ -83,6 +84,11 @@ final class TourRunner {
             ("Unix datagram", "socket bind sendto recvfrom", unixDatagram),
             ("Unix seqpacket", "socket bind listen connect accept4 send recv(MSG_TRUNC)", unixSequencedPacket),
             ("socketpair", "socketpair send recv dup", socketPair),
+            ("descriptor passing", "sendmsg/recvmsg SCM_RIGHTS (MSG_CMSG_CLOEXEC)", descriptorPassing),
+            ("datagram batches", "sendmmsg recvmmsg", datagramBatches),
+            ("sendfile + splice", "sendfile splice pipe2", zeroCopy),
+            ("AF_NETLINK", "socket(AF_NETLINK) bind sendto recvfrom (RTM_GETLINK dump)", netlinkDump),
+            ("AF_PACKET on lo", "socket(AF_PACKET) bind recvfrom", packetCapture),
             ("raw ICMP (IPv4)", "socket(SOCK_RAW) sendto recvmsg", { try self.rawPing(.ipv4(.loopback, port: 0)) }),
             ("raw ICMPv6", "socket(SOCK_RAW) sendto recvmsg", { try self.rawPing(.ipv6(.loopback, port: 0)) }),
             ("select", "select", selectStep),
@@ -178,6 +184,8 @@ final class TourRunner {
         cleanups.append { try? server.close() }
         try server.set(.receiveTimeout, Self.patience)
         try check(peer == (try client.localAddress()), "accept's peer \(peer) is not the client")
+        let info = try client.get(.tcpInfo)
+        try check(info.state == .established, "TCP_INFO says \(info.state), not ESTABLISHED")
         let message = Array("hello over TCP".utf8)
         try client.sendAll(message)
         try client.shutdown(.write)
@@ -187,7 +195,7 @@ final class TourRunner {
         try server.close()
         let reply = try receiveAll(client)
         try check(reply == message.reversed(), "client did not get the reply back")
-        return "\(message.count) B each way + half-close on \(try listener.localAddress())"
+        return "\(message.count) B each way + half-close, TCP_INFO on \(try listener.localAddress())"
     }
 
     private func udp(_ address: SocketAddress) throws -> String {
@@ -221,12 +229,14 @@ final class TourRunner {
         let (server, _) = try listener.accept()
         cleanups.append { try? server.close() }
         try server.set(.receiveTimeout, Self.patience)
+        let credentials = try server.get(.peerCredentials)
+        try check(credentials.pid == ProcessInfo.processInfo.processIdentifier, "SO_PEERCRED names pid \(credentials.pid)")
         let message = [UInt8](repeating: 0xA5, count: 100_000)
         try client.sendAll(message)
         try client.shutdown(.write)
         let received = try receiveAll(server)
         try check(received == message, "received \(received.count) of \(message.count) bytes")
-        return "100,000 B on \(address.description.count > 30 ? "/tmp/sock-tour-…" : address.description)"
+        return "100,000 B + SO_PEERCRED on \(address.description.count > 30 ? "/tmp/sock-tour-…" : address.description)"
     }
 
     private func unixDatagram() throws -> String {
@@ -278,6 +288,110 @@ final class TourRunner {
         try right.sendAll("back")
         try check(try left.receive(maxLength: 100) == Array("back".utf8), "no reply")
         return "both ways, via dup"
+    }
+
+    private func descriptorPassing() throws -> String {
+        let (left, right) = try Socket.pair(.unix, .stream)
+        let (inner, innerPeer) = try Socket.pair(.unix, .datagram)
+        cleanups.append { try? left.close(); try? right.close(); try? inner.close(); try? innerPeer.close() }
+        try right.set(.receiveTimeout, Self.patience)
+        try innerPeer.set(.receiveTimeout, Self.patience)
+        try left.sendDescriptors([inner], bytes: Array("fd".utf8))
+        let received = try right.receiveDescriptors(maxCount: 4)
+        try check(received.bytes == Array("fd".utf8) && received.descriptors.count == 1 && !received.wereTruncated,
+                  "received \(received.descriptors.count) descriptors with \(received.bytes.count) bytes")
+        let passed = try received.descriptors[0].makeSocket()
+        cleanups.append { try? passed.close() }
+        try check(try passed.isCloseOnExec(), "the passed descriptor is not close-on-exec")
+        _ = try passed.send(Array("through the passed descriptor".utf8))
+        try check(try innerPeer.receive(maxLength: 100) == Array("through the passed descriptor".utf8), "nothing came through the passed socket")
+        return "a socket passed, then used"
+    }
+
+    private func datagramBatches() throws -> String {
+        let server = try socket(.inet, .datagram)
+        try server.bind(to: .ipv4(.loopback, port: 0))
+        let client = try socket(.inet, .datagram)
+        let serverAddress = try server.localAddress()
+        let outgoing = try DatagramBatch(capacity: 8, maximumDatagramSize: 64)
+        for index in 0..<8 { try outgoing.append(Array("datagram \(index)".utf8), to: serverAddress) }
+        let sent = try client.sendBatch(outgoing)
+        let incoming = try DatagramBatch(capacity: 8, maximumDatagramSize: 64)
+        var received: [[UInt8]] = []
+        var calls = 0
+        while received.count < sent && calls < 8 {
+            let count = try server.receiveBatch(into: incoming)
+            for index in 0..<count { received.append(try incoming.bytes(at: index)) }
+            calls += 1
+        }
+        try check(sent == 8 && received == (0..<8).map { Array("datagram \($0)".utf8) }, "sent \(sent), received \(received.count)")
+        return "8 datagrams: 1 sendmmsg, \(calls) recvmmsg"
+    }
+
+    private func zeroCopy() throws -> String {
+        let path = "/tmp/sock-tour-\(tag)-sendfile"
+        cleanups.append { try? FileManager.default.removeItem(atPath: path) }
+        let content = (0..<100_000).map { UInt8(truncatingIfNeeded: $0 &* 7) }
+        try Data(content).write(to: URL(fileURLWithPath: path))
+        let (source, middle) = try Socket.pair(.unix, .stream)
+        let (relay, sink) = try Socket.pair(.unix, .stream)
+        cleanups.append { try? source.close(); try? middle.close(); try? relay.close(); try? sink.close() }
+        try sink.set(.receiveTimeout, Self.patience)
+        try middle.set(.receiveTimeout, Self.patience)
+        // File to socket in the kernel, then socket to socket through a pipe, no user copy.
+        let sent = try source.sendFile(path: path)
+        let spliced = try middle.spliceAll(to: relay, count: Int64(content.count))
+        var received: [UInt8] = []
+        while received.count < content.count {
+            let chunk = try sink.receive(maxLength: 65_536)
+            if chunk.isEmpty { break }
+            received += chunk
+        }
+        try check(sent == 100_000 && spliced == 100_000 && received == content, "sent \(sent), spliced \(spliced), received \(received.count)")
+        return "100,000 B file -> socket -> pipe -> socket"
+    }
+
+    private func netlinkDump() throws -> String {
+        let netlink = try socket(.netlink, .raw, .netlinkRoute)
+        try netlink.bind(to: .netlink(NetlinkSocketAddress()))
+        // RTM_GETLINK (18) with an empty ifinfomsg (16 bytes), as a dump; RTM_NEWLINK replies.
+        let replies = try netlink.netlinkRequest(NetlinkMessage(type: 18, flags: .dump, payload: Array(repeating: 0, count: 16)))
+        var names: [String] = []
+        for reply in replies where reply.type == 16 && reply.payload.count >= 16 {
+            if let name = try NetlinkAttribute.decode(reply.payload[16...]).first(where: { $0.type == 3 }) {  // IFLA_IFNAME
+                names.append(name.stringValue)
+            }
+        }
+        try check(names.contains("lo"), "the link dump has no lo: \(names)")
+        return "RTM_GETLINK dump: \(names.count) links (\(names.prefix(3).joined(separator: ", "))\(names.count > 3 ? ", …" : ""))"
+    }
+
+    private func packetCapture() throws -> String {
+        let packets: Socket
+        do {
+            packets = try Socket(.packet, .raw, .linkLayer(LinkLayerSocketAddress.allProtocols))
+        } catch {
+            if error.errno == .notPermitted || error.errno == .permissionDenied {
+                throw TourSkip(reason: "needs root (CAP_NET_RAW)")
+            }
+            throw error
+        }
+        cleanups.append { try? packets.close() }
+        try packets.set(.receiveTimeout, Self.patience)
+        try packets.bind(to: .linkLayer(try LinkLayerSocketAddress(interface: "lo")))
+        let server = try socket(.inet, .datagram)
+        try server.bind(to: .ipv4(.loopback, port: 0))
+        let client = try socket(.inet, .datagram)
+        let marker = Array("sock-tour-frame-\(tag)".utf8)
+        _ = try client.send(marker, to: try server.localAddress())
+        // Other programs may talk on lo too: read frames until ours shows up (bounded).
+        for _ in 0..<1000 {
+            let (frame, _) = try packets.receiveFrom(maxLength: 65_536)
+            if frame.count >= 14 + 20 + 8 + marker.count, frame.suffix(marker.count).elementsEqual(marker) {
+                return "our UDP datagram seen as a \(frame.count)-byte frame"
+            }
+        }
+        throw TourCheckFailed(description: "our datagram never appeared on lo")
     }
 
     private func rawPing(_ target: SocketAddress) throws -> String {

@@ -155,7 +155,12 @@ struct CommandTests {
         #expect(child.wait(timeout: 60) == 0, "output: \(child.output.text) stderr: \(child.errors.text)")
         let text = child.output.text
         #expect(text.contains(" 0 failed"))
-        for row in ["TCP over IPv4", "UDP over IPv4", "Unix stream (path)", "Unix datagram", "Unix seqpacket", "socketpair", "raw ICMP (IPv4)", "select", "poll", "epoll", "name resolution", "socket options"] {
+        let rows = [
+            "TCP over IPv4", "TCP over IPv6", "UDP over IPv4", "Unix stream (path)", "Unix stream (abstract)", "Unix datagram",
+            "Unix seqpacket", "socketpair", "descriptor passing", "datagram batches", "sendfile + splice", "AF_NETLINK",
+            "AF_PACKET on lo", "raw ICMP (IPv4)", "raw ICMPv6", "select", "poll", "epoll", "name resolution", "socket options",
+        ]
+        for row in rows {
             #expect(text.contains(row), "no row \(row)")
         }
         if isRoot { #expect(!text.contains("needs root")) }
