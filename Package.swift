@@ -35,7 +35,7 @@ let package = Package(
         .executableTarget(
             name: "sock",
             dependencies: [
-                "Sockets", "SocketSyscalls",
+                "Sockets",
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],

@@ -1,7 +1,6 @@
 import ArgumentParser
 import Foundation
 import Sockets
-import SocketSyscalls
 import SystemPackage
 import Synchronization
 
@@ -97,10 +96,10 @@ enum Console {
     }
 
     /// Whether standard error is a terminal (live progress lines only make sense there).
-    static var errorIsTerminal: Bool { Syscall.isTerminal(2) }
+    static var errorIsTerminal: Bool { ProcessSupport.isTerminal(2) }
 
     /// Whether standard input is a terminal.
-    static var inputIsTerminal: Bool { Syscall.isTerminal(0) }
+    static var inputIsTerminal: Bool { ProcessSupport.isTerminal(0) }
 
     /// Reads from standard input; 0 at end-of-file.
     static func read(into buffer: UnsafeMutableRawBufferPointer) throws(ToolError) -> Int {
@@ -136,12 +135,12 @@ enum Interrupts {
     /// and starts the thread that waits for them.
     static func install() {
         do {
-            try Syscall.blockSignals(signals)
+            try ProcessSupport.blockSignals(signals)
         } catch {
             return  // keep the default actions: interrupts still stop the process
         }
         let thread = Thread {
-            guard let signal = try? Syscall.waitForSignal(signals) else { return }
+            guard let signal = try? ProcessSupport.waitForSignal(signals) else { return }
             // An action may block (printing to a full pipe): exit after a while regardless.
             let done = Latch()
             startThread("interrupt-actions") {

@@ -1,6 +1,5 @@
 import ArgumentParser
 import Sockets
-import SocketSyscalls
 import SystemPackage
 
 /// `sock`: a netcat-style multi-tool built on the Sockets library.
@@ -22,7 +21,7 @@ struct Sock: ParsableCommand {
     static func main() {
         // Sockets send with MSG_NOSIGNAL, but standard output may be a pipe whose reader left:
         // that must be an EPIPE error, not death by SIGPIPE.
-        Syscall.ignoreBrokenPipeSignal()
+        ProcessSupport.ignoreBrokenPipeSignal()
         Console.ensureStandardDescriptors()
         Interrupts.install()
         var command: any ParsableCommand
