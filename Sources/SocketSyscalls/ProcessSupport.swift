@@ -15,7 +15,7 @@ extension Syscall {
     /// afterwards: `pthread_sigmask(SIG_BLOCK)`. Call it before starting threads, then take
     /// the signals with ``waitForSignal(_:)`` in one thread.
     public static func blockSignals(_ signals: [CInt]) throws(Errno) {
-        var set = signalSet(signals)
+        var set = try signalSet(signals)
         let result = pthread_sigmask(SIG_BLOCK, &set, nil)
         // pthread_sigmask returns the error number rather than setting errno.
         if result != 0 { throw Errno(rawValue: result) }
@@ -23,8 +23,9 @@ extension Syscall {
 
     /// Waits until one of the given (blocked) signals is pending and takes it: `sigwait(3)`.
     /// - Returns: the signal's number.
+    /// - Throws: `EINVAL` for no signals or a number that is not a signal.
     public static func waitForSignal(_ signals: [CInt]) throws(Errno) -> CInt {
-        var set = signalSet(signals)
+        var set = try signalSet(signals)
         var received: CInt = 0
         while true {
             let result = sigwait(&set, &received)
@@ -33,10 +34,15 @@ extension Syscall {
         }
     }
 
-    private static func signalSet(_ signals: [CInt]) -> sigset_t {
+    /// The set of the given signals; `EINVAL` for an empty list or a number that is not a
+    /// signal (an empty set would make `sigwait` wait for ever).
+    private static func signalSet(_ signals: [CInt]) throws(Errno) -> sigset_t {
         var set = sigset_t()
         sigemptyset(&set)
-        for signal in signals { sigaddset(&set, signal) }
+        guard !signals.isEmpty else { throw Errno.invalidArgument }
+        for signal in signals where sigaddset(&set, signal) != 0 {
+            throw Errno.invalidArgument
+        }
         return set
     }
 }

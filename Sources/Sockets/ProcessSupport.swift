@@ -18,6 +18,7 @@ public enum ProcessSupport {
     ///
     /// The corresponding C function is `pthread_sigmask(3)` with `SIG_BLOCK`. Call it before
     /// starting threads.
+    /// - Throws: ``SocketError`` with `EINVAL` for an empty list or a number that is not a signal.
     public static func blockSignals(_ signals: [Int32]) throws(SocketError) {
         do {
             try Syscall.blockSignals(signals)
@@ -30,6 +31,8 @@ public enum ProcessSupport {
     ///
     /// The corresponding C function is `sigwait(3)`.
     /// - Returns: the signal's number.
+    /// - Throws: ``SocketError`` with `EINVAL` for an empty list or a number that is not a
+    ///   signal (which would otherwise wait for ever).
     public static func waitForSignal(_ signals: [Int32]) throws(SocketError) -> Int32 {
         do {
             return try Syscall.waitForSignal(signals)
