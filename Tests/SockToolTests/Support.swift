@@ -4,39 +4,16 @@ import SocketsTestSupport
 import Synchronization
 import Testing
 
-// MARK: - The descriptor-leak trait (a copy of the one in SocketsTests, sharing its lock)
-
-/// Runs each test alone (with every other target's checked tests too) and fails it if the
-/// process's set of open descriptors differs after the test from before it.
-struct NoDescriptorLeaks: SuiteTrait, TestTrait, TestScoping {
-    var isRecursive: Bool { true }
-
-    func provideScope(
-        for test: Test, testCase: Test.Case?, performing function: @Sendable () async throws -> Void
-    ) async throws {
-        guard testCase != nil, !test.isSuite else { return try await function() }
-        await DescriptorCheckLock.shared.acquire()
-        // Foundation's Process opens descriptors of its own (for child monitoring) the first
-        // time it is used; they stay open for the life of the process and are not a leak.
-        warmUpProcessMonitoring
-        let before = openDescriptors()
-        do {
-            try await function()
-        } catch {
-            await DescriptorCheckLock.shared.release()
-            throw error
-        }
-        let after = openDescriptors()
-        await DescriptorCheckLock.shared.release()
-        let leaked = after.subtracting(before).sorted()
-        #expect(leaked.isEmpty, "descriptors leaked: \(leaked.map { "\($0) -> \(descriptorTarget($0))" })")
-    }
-}
+// MARK: - The descriptor-leak trait (shared with SocketsTests, see SocketsTestSupport)
 
 extension Trait where Self == NoDescriptorLeaks {
-    static var noDescriptorLeaks: Self { NoDescriptorLeaks() }
+    /// Serialise the test and check that it leaks no descriptor, after warming up the
+    /// descriptors Foundation's Process keeps for the life of the process.
+    static var noDescriptorLeaks: Self { NoDescriptorLeaks(warmUp: { warmUpProcessMonitoring }) }
 }
 
+/// Foundation's Process opens descriptors of its own (for child monitoring) the first time it
+/// is used; they stay open for the life of the process and are not a leak.
 private let warmUpProcessMonitoring: Void = {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: "/bin/true")
@@ -81,27 +58,6 @@ final class Launcher: Sendable {
         done.wait()
         if let error = failure.withLock({ $0 }) { throw error }
     }
-}
-
-func openDescriptors() -> Set<Int32> {
-    guard let directory = opendir("/proc/self/fd") else { return [] }
-    let own = dirfd(directory)
-    var result: Set<Int32> = []
-    while let entry = readdir(directory) {
-        let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-            String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
-        }
-        if let fd = Int32(name), fd != own { result.insert(fd) }
-    }
-    closedir(directory)
-    return result
-}
-
-func descriptorTarget(_ fd: Int32) -> String {
-    var buffer = [CChar](repeating: 0, count: 256)
-    let count = readlink("/proc/self/fd/\(fd)", &buffer, buffer.count - 1)
-    guard count > 0 else { return "?" }
-    return String(decoding: buffer[..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
 }
 
 // MARK: - Finding the binary

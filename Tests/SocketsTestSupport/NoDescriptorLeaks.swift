@@ -1,0 +1,61 @@
+import Glibc
+public import Testing
+
+/// Runs each test alone (with every other target's checked tests too) and fails it if the
+/// process's set of open descriptors differs after the test from before it.
+///
+/// Apply it to every suite: `@Suite(.noDescriptorLeaks)`.
+public struct NoDescriptorLeaks: SuiteTrait, TestTrait, TestScoping {
+    /// Runs before the first snapshot: for descriptors that a library opens once, on first
+    /// use, and keeps for the life of the process (they are not a leak of the test).
+    let warmUp: @Sendable () -> Void
+
+    public init(warmUp: @escaping @Sendable () -> Void = {}) {
+        self.warmUp = warmUp
+    }
+
+    public var isRecursive: Bool { true }
+
+    public func provideScope(
+        for test: Test, testCase: Test.Case?, performing function: @Sendable () async throws -> Void
+    ) async throws {
+        // Suites pass through; each test case is checked on its own.
+        guard testCase != nil, !test.isSuite else { return try await function() }
+        await DescriptorCheckLock.shared.acquire()
+        warmUp()
+        let before = openDescriptors()
+        do {
+            try await function()
+        } catch {
+            await DescriptorCheckLock.shared.release()
+            throw error
+        }
+        let after = openDescriptors()
+        await DescriptorCheckLock.shared.release()
+        let leaked = after.subtracting(before).sorted()
+        #expect(leaked.isEmpty, "descriptors leaked: \(leaked.map { "\($0) -> \(descriptorTarget($0))" })")
+    }
+}
+
+/// The descriptors open in this process, from /proc/self/fd.
+public func openDescriptors() -> Set<Int32> {
+    guard let directory = opendir("/proc/self/fd") else { return [] }
+    let own = dirfd(directory)
+    var result: Set<Int32> = []
+    while let entry = readdir(directory) {
+        let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+            String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+        }
+        if let fd = Int32(name), fd != own { result.insert(fd) }
+    }
+    closedir(directory)
+    return result
+}
+
+/// What a descriptor refers to, for leak reports.
+public func descriptorTarget(_ fd: Int32) -> String {
+    var buffer = [CChar](repeating: 0, count: 256)
+    let count = readlink("/proc/self/fd/\(fd)", &buffer, buffer.count - 1)
+    guard count > 0 else { return "?" }
+    return String(decoding: buffer[..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+}
