@@ -10,6 +10,7 @@ let package = Package(
     name: "Sockets",
     products: [
         .library(name: "Sockets", targets: ["Sockets"]),
+        .library(name: "SocketsAsync", targets: ["SocketsAsync"]),
         .executable(name: "sock", targets: ["sock"]),
     ],
     dependencies: [
@@ -31,6 +32,12 @@ let package = Package(
             dependencies: ["SocketSyscalls", "CSocketShims", .product(name: "SystemPackage", package: "swift-system")],
             swiftSettings: strict
         ),
+        // Layer 3: the event loop and async/await sockets.
+        .target(
+            name: "SocketsAsync",
+            dependencies: ["Sockets", .product(name: "SystemPackage", package: "swift-system")],
+            swiftSettings: strict + [.enableUpcomingFeature("NonisolatedNonsendingByDefault")]
+        ),
         // Layer 4: the command-line tool.
         .executableTarget(
             name: "sock",
@@ -40,6 +47,11 @@ let package = Package(
         .testTarget(
             name: "SocketsTests",
             dependencies: ["Sockets", "SocketSyscalls"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "SocketsAsyncTests",
+            dependencies: ["SocketsAsync", "Sockets", .product(name: "SystemPackage", package: "swift-system")],
             swiftSettings: strict
         ),
     ],
