@@ -279,7 +279,7 @@ extension AsyncSocket {
 
     /// RFC 8305 section 4: alternate the address families, starting with the family of the
     /// first address; within a family keep the resolver's order.
-    static func interleavingFamilies(_ addresses: [SocketAddress]) -> [SocketAddress] {
+    package static func interleavingFamilies(_ addresses: [SocketAddress]) -> [SocketAddress] {
         guard let firstFamily = addresses.first?.domain else { return addresses }
         let preferred = addresses.filter { $0.domain == firstFamily }
         let others = addresses.filter { $0.domain != firstFamily }

@@ -18,7 +18,8 @@ import Synchronization
 ///
 /// - Deadlines: each operation takes an optional `deadline`; ``setReadDeadline(_:)`` and
 ///   ``setWriteDeadline(_:)`` set one for every read or write, waiting ones included (like
-///   Go's). A deadline only limits waiting: an operation that can complete at once does.
+///   Go's). A deadline only limits waiting: an operation that can complete at once does,
+///   even past its deadline.
 ///   An operation whose deadline passes fails with ``SocketError/Reason/timedOut``; the
 ///   socket stays usable.
 /// - Cancellation: cancelling the task of a waiting operation ends the wait at once with a
@@ -234,7 +235,15 @@ public final class AsyncSocket: Sendable, CustomStringConvertible {
                 }
                 registration.clearReady(direction, token: token)
             }
-            try await waitOnce(direction, operation, address: address(), deadline: deadline)
+            let wake = await registration.wait(direction, deadline: deadline)
+            if wake == .ready { continue }
+            if wake == .timedOut {
+                // A deadline limits waiting: what the kernel has now (an event the loop has
+                // not reported yet) is still taken.
+                var drained = false
+                if let result = try attempt(&drained) { return result }
+            }
+            throw error(for: wake, operation, address: address())
         }
     }
 
@@ -242,17 +251,21 @@ public final class AsyncSocket: Sendable, CustomStringConvertible {
     func waitOnce(
         _ direction: Direction, _ operation: StaticString, address: String? = nil, deadline: ContinuousClock.Instant?
     ) async throws(SocketError) {
-        switch await registration.wait(direction, deadline: deadline) {
-        case .ready:
-            return
-        case .timedOut:
-            throw SocketError(operation.description, address: address, reason: .timedOut)
+        let wake = await registration.wait(direction, deadline: deadline)
+        if wake != .ready { throw error(for: wake, operation, address: address) }
+    }
+
+    /// The error for a wait that ended without readiness.
+    private func error(for wake: Wake, _ operation: StaticString, address: String?) -> SocketError {
+        switch wake {
+        case .ready, .timedOut:
+            return SocketError(operation.description, address: address, reason: .timedOut)
         case .cancelled:
-            throw SocketError(operation.description, address: address, errno: .canceled)
+            return SocketError(operation.description, address: address, errno: .canceled)
         case .closed:
-            throw SocketError(operation.description, address: address, reason: .closed)
+            return SocketError(operation.description, address: address, reason: .closed)
         case .loopStopped:
-            throw SocketError("\(operation) (event loop \(loop.name) shut down)", address: address, reason: .closed)
+            return SocketError("\(operation) (event loop \(loop.name) shut down)", address: address, reason: .closed)
         }
     }
 }

@@ -116,3 +116,9 @@ func runProcess(_ executable: String, _ arguments: [String]) throws -> String {
     while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
     return String(decoding: output, as: UTF8.self)
 }
+
+/// The `SocketError` a task failed with, or `nil` when it succeeded or failed otherwise.
+func failure<T>(_ result: Result<T, any Error>) -> SocketError? {
+    if case .failure(let error) = result { return error as? SocketError }
+    return nil
+}
