@@ -64,3 +64,31 @@ extension Syscall {
         max(1, sysconf(CInt(_SC_NPROCESSORS_ONLN)))
     }
 }
+
+extension Syscall {
+    // MARK: Mutexes (pthread's, which ThreadSanitizer understands)
+
+    /// The corresponding C function is `pthread_mutex_init(3)`, with default attributes.
+    public static func mutexInit(_ mutex: UnsafeMutablePointer<pthread_mutex_t>) throws(Errno) {
+        let code = pthread_mutex_init(mutex, nil)
+        if code != 0 { throw Errno(rawValue: code) }
+    }
+
+    /// The corresponding C function is `pthread_mutex_destroy(3)`.
+    public static func mutexDestroy(_ mutex: UnsafeMutablePointer<pthread_mutex_t>) {
+        _ = pthread_mutex_destroy(mutex)
+    }
+
+    /// The corresponding C function is `pthread_mutex_lock(3)`. It cannot fail on a default
+    /// mutex that the caller does not already hold.
+    @inlinable
+    public static func mutexLock(_ mutex: UnsafeMutablePointer<pthread_mutex_t>) {
+        _ = pthread_mutex_lock(mutex)
+    }
+
+    /// The corresponding C function is `pthread_mutex_unlock(3)`.
+    @inlinable
+    public static func mutexUnlock(_ mutex: UnsafeMutablePointer<pthread_mutex_t>) {
+        _ = pthread_mutex_unlock(mutex)
+    }
+}

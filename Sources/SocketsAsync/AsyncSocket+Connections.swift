@@ -302,7 +302,7 @@ private final class PendingLookup: Sendable {
         var resumed = false
     }
 
-    private let state = Mutex(State())
+    private let state = LockedValue(State())
 
     /// Attaches the waiting task; `false` (after resuming it) when the outcome is already known.
     func attach(_ continuation: UnsafeContinuation<Result<[SocketAddress], SocketError>, Never>) -> Bool {

@@ -98,6 +98,7 @@ public final class AsyncSocket: Sendable, CustomStringConvertible {
     deinit {
         registration.end(.closed)
         loop.deregister(registration, socket)
+        DescriptorPressure.descriptorReleased()
     }
 
     public var description: String { "AsyncSocket(\(socket.descriptor), \(type), \(loop.name))" }
@@ -286,7 +287,7 @@ extension SocketError {
 /// Listeners that ran out of descriptors (`EMFILE`) wait here for one to be closed, or for a
 /// short timer, instead of retrying `accept` in a loop.
 enum DescriptorPressure {
-    private static let starved = Mutex<[ObjectIdentifier: Registration]>([:])
+    private static let starved = LockedValue<[ObjectIdentifier: Registration]>([:])
     private static let starvedCount = Atomic<Int>(0)
 
     static func add(_ registration: Registration) {

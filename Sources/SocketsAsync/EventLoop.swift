@@ -35,12 +35,12 @@ public final class EventLoop: TaskExecutor, SerialExecutor, @unchecked Sendable,
     /// Why the loop could not start, when it could not.
     private let startFailure: SocketError?
 
-    private let shared = Mutex(SharedState())
-    private let table = Mutex(RegistrationTable())
+    private let shared = LockedValue(SharedState())
+    private let table = LockedValue(RegistrationTable())
     /// The reactor thread's `pthread_t`, stored by the thread itself; 0 before it starts.
     private let loopThread = Atomic<UInt>(0)
     /// The thread to join in ``shutdown()``.
-    private let joinable = Mutex<SystemThread?>(nil)
+    private let joinable = LockedValue<SystemThread?>(nil)
     /// State only the reactor thread touches.
     private let local = LoopLocal()
 
@@ -375,6 +375,8 @@ public final class EventLoop: TaskExecutor, SerialExecutor, @unchecked Sendable,
         }
 
         _ = events
+        // A later thread may get the same pthread_t: it must not pass for the loop's thread.
+        loopThread.store(0, ordering: .relaxed)
         try? epoll.close()
         try? notifier.close()
     }

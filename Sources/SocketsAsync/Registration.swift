@@ -71,7 +71,7 @@ final class Registration: @unchecked Sendable {
     private let readReadiness = Atomic<UInt32>(1)
     private let writeReadiness = Atomic<UInt32>(1)
     private let waiterIDs = Atomic<UInt64>(0)
-    let state = Mutex(RegistrationState())
+    let state = LockedValue(RegistrationState())
 
     // Positions in the loop's timer heap; guarded by the loop's shared lock.
     private var readHeapPosition = -1

@@ -29,7 +29,7 @@ public final class SocketServer: Sendable {
         var shutdownDeadline: ContinuousClock.Instant?
     }
 
-    private let state = Mutex(State())
+    private let state = LockedValue(State())
 
     /// Opens the listening sockets.
     /// - Parameters:

@@ -68,7 +68,7 @@ struct AsyncLoopTests {
         #expect(group.next() !== group.next())
         let server = try SocketServer(on: .ipv4(.loopback, port: 0), loops: group.loops)
         #expect(server.listeners.count == 2)
-        let servedOn = Mutex<Set<ObjectIdentifier>>([])
+        let servedOn = LockedValue<Set<ObjectIdentifier>>([])
         let running = Task {
             await server.run { connection, _ in
                 #expect(connection.loop.inEventLoop)
@@ -97,7 +97,7 @@ struct AsyncLoopTests {
         try await withLoop { loop in
             let server = try SocketServer(on: .ipv4(.loopback, port: 0), loops: [loop])
             let address = server.localAddress
-            let handlerOutcome = Mutex<[String]>([])
+            let handlerOutcome = LockedValue<[String]>([])
             let running = Task {
                 await server.run { connection, _ in
                     do {

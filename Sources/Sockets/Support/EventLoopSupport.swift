@@ -1,4 +1,4 @@
-import Glibc
+package import Glibc
 import SocketSyscalls
 import SystemPackage
 
@@ -54,6 +54,39 @@ package struct SystemThread: Sendable {
 
     /// How many processors are online: `sysconf(_SC_NPROCESSORS_ONLN)`.
     package static var processorCount: Int { Syscall.onlineProcessorCount() }
+}
+
+/// A value guarded by a `pthread_mutex_t`.
+///
+/// The `Synchronization` module's `Mutex` would do, but on Linux ThreadSanitizer does not see
+/// its locking (it happens inside the uninstrumented standard library) and reports every
+/// access it guards as a race; pthread's mutex is intercepted, so the async layer stays
+/// checkable with `--sanitize=thread`.
+package final class LockedValue<Value>: @unchecked Sendable {
+    @usableFromInline let mutex: UnsafeMutablePointer<pthread_mutex_t>
+    @usableFromInline var value: Value
+
+    package init(_ value: Value) {
+        mutex = .allocate(capacity: 1)
+        mutex.initialize(to: pthread_mutex_t())
+        // A default mutex cannot fail to initialise on Linux (glibc never allocates for it).
+        try? Syscall.mutexInit(mutex)
+        self.value = value
+    }
+
+    deinit {
+        Syscall.mutexDestroy(mutex)
+        mutex.deinitialize(count: 1)
+        mutex.deallocate()
+    }
+
+    /// Runs `body` with the value, the lock held.
+    @inlinable @inline(__always)
+    package func withLock<R, E: Error>(_ body: (inout Value) throws(E) -> R) throws(E) -> R {
+        Syscall.mutexLock(mutex)
+        defer { Syscall.mutexUnlock(mutex) }
+        return try body(&value)
+    }
 }
 
 extension Socket {
