@@ -103,6 +103,9 @@ public final class AsyncSocket: Sendable, CustomStringConvertible {
 
     public var description: String { "AsyncSocket(\(socket.descriptor), \(type), \(loop.name))" }
 
+    /// How many operations are waiting on this socket now (for tests and diagnostics).
+    package var waitingOperationCount: Int { registration.waiterCount }
+
     /// Whether ``close()`` was called (or the loop was shut down).
     public var isClosed: Bool { registration.ended != nil || socket.isClosed }
 

@@ -397,10 +397,13 @@ public final class EventLoop: TaskExecutor, SerialExecutor, @unchecked Sendable,
 }
 
 /// What only the reactor thread touches.
+///
+/// Only one thread uses it, so the dynamic exclusivity checks are left out (they cost more
+/// than the rest of a job's bookkeeping).
 private final class LoopLocal: @unchecked Sendable {
-    var jobs: [UnownedJob] = []
-    var running: [UnownedJob] = []
-    var incoming: [UnownedJob] = []
+    @exclusivity(unchecked) var jobs: [UnownedJob] = []
+    @exclusivity(unchecked) var running: [UnownedJob] = []
+    @exclusivity(unchecked) var incoming: [UnownedJob] = []
 
     init() {
         jobs.reserveCapacity(256)

@@ -48,9 +48,15 @@ struct RegistrationState {
     /// Set once: `.closed` or `.loopStopped`.
     var ended: Wake?
 
+    // Accessed in place (`_modify`): a get/set pair would copy the waiters array and make
+    // every append allocate.
     subscript(direction: Direction) -> DirectionState {
-        get { direction == .read ? read : write }
-        set { if direction == .read { read = newValue } else { write = newValue } }
+        _read {
+            if direction == .read { yield read } else { yield write }
+        }
+        _modify {
+            if direction == .read { yield &read } else { yield &write }
+        }
     }
 }
 
@@ -74,8 +80,8 @@ final class Registration: @unchecked Sendable {
     let state = LockedValue(RegistrationState())
 
     // Positions in the loop's timer heap; guarded by the loop's shared lock.
-    private var readHeapPosition = -1
-    private var writeHeapPosition = -1
+    @exclusivity(unchecked) private var readHeapPosition = -1
+    @exclusivity(unchecked) private var writeHeapPosition = -1
 
     init(loop: EventLoop, token: UInt64) {
         self.loop = loop

@@ -81,12 +81,6 @@ func setSendBuffer(_ socket: Socket, _ size: CInt) throws {
     }
 }
 
-/// A flag set from one task and read from another.
-final class Flag: Sendable {
-    private let value = Atomic<Bool>(false)
-    func set() { value.store(true, ordering: .releasing) }
-    var isSet: Bool { value.load(ordering: .acquiring) }
-}
 
 /// Runs a program to completion (`posix_spawn`, its output through a pipe) and returns its
 /// standard output as text. (Foundation's `Process` would leave Dispatch's descriptors open.)
@@ -121,4 +115,13 @@ func runProcess(_ executable: String, _ arguments: [String]) throws -> String {
 func failure<T>(_ result: Result<T, any Error>) -> SocketError? {
     if case .failure(let error) = result { return error as? SocketError }
     return nil
+}
+
+/// Waits (bounded: up to 5 s) until `count` operations wait on `socket`.
+func untilWaiting(_ socket: AsyncSocket, _ count: Int = 1) async throws {
+    for _ in 0..<5000 {
+        if socket.waitingOperationCount >= count { return }
+        try await Task.sleep(for: .milliseconds(1))
+    }
+    Issue.record("\(count) operation(s) never started waiting on \(socket)")
 }

@@ -9,14 +9,11 @@ struct AsyncWaitingTests {
     @Test func cancelledReceiveReturnsPromptlyAndTheSocketStaysUsable() async throws {
         try await withLoop { loop in
             let (first, second) = try AsyncSocket.pair(.unix, .stream, loop: loop)
-            let started = Flag()
             let waiting = Task(executorPreference: loop) { () async throws -> [UInt8] in
-                started.set()
-                return try await first.receive(maxLength: 16)
+                try await first.receive(maxLength: 16)
             }
-            while !started.isSet { await Task.yield() }
-            // Let it reach the wait (it cannot complete: nothing was sent).
-            try await Task.sleep(for: .milliseconds(50))
+            // It waits: nothing was sent.
+            try await untilWaiting(first)
             let start = ContinuousClock.now
             waiting.cancel()
             let result = await waiting.result
@@ -94,7 +91,7 @@ struct AsyncWaitingTests {
             let waiting = Task(executorPreference: loop) { () async throws -> [UInt8] in
                 try await first.receive(maxLength: 8)
             }
-            try await Task.sleep(for: .milliseconds(50))
+            try await untilWaiting(first)
             // Set while the receive waits: it ends at the new deadline (Go's SetReadDeadline).
             first.setReadDeadline(.now + .milliseconds(50))
             guard let error = failure(await waiting.result) else {
@@ -114,7 +111,7 @@ struct AsyncWaitingTests {
             let again = Task(executorPreference: loop) { () async throws -> [UInt8] in
                 try await first.receive(maxLength: 8)
             }
-            try await Task.sleep(for: .milliseconds(30))
+            try await untilWaiting(first)
             first.setReadDeadline(.now - .seconds(1))
             guard let pastError = failure(await again.result) else {
                 Issue.record("expected a timeout")
@@ -164,7 +161,7 @@ struct AsyncWaitingTests {
             let writer = Task(executorPreference: loop) { () async throws in
                 try await first.sendAll([UInt8](repeating: 1, count: 8 << 20))
             }
-            try await Task.sleep(for: .milliseconds(100))
+            try await untilWaiting(first, 2)
             let start = ContinuousClock.now
             try first.close()
             guard let readError = failure(await reader.result), let writeError = failure(await writer.result) else {
@@ -190,7 +187,7 @@ struct AsyncWaitingTests {
             let waiting = Task(executorPreference: loop) { () async throws -> [UInt8] in
                 try await client.receive(maxLength: 8)
             }
-            try await Task.sleep(for: .milliseconds(50))
+            try await untilWaiting(client)
             try setZeroLinger(server.socket)
             try server.close()
             guard let error = failure(await waiting.result) else {
@@ -209,7 +206,7 @@ struct AsyncWaitingTests {
             let waiting = Task(executorPreference: loop) { () async throws -> [UInt8] in
                 try await first.receive(maxLength: 8)
             }
-            try await Task.sleep(for: .milliseconds(30))
+            try await untilWaiting(first)
             try second.close()
             #expect(try await waiting.value.isEmpty)
             // End-of-file stays readable.
@@ -230,7 +227,7 @@ struct AsyncWaitingTests {
                 }
                 return Array(UnsafeRawBufferPointer(rebasing: buffer[..<message.byteCount]))
             }
-            try await Task.sleep(for: .milliseconds(20))
+            try await untilWaiting(first)
             _ = try await second.send([5, 6, 7])
             #expect(try await task.value == [5, 6, 7])
             // readable() and clear(): the datagram is still there (peeked).
@@ -257,7 +254,7 @@ struct AsyncWaitingTests {
                     try await first.receive(maxLength: 8, deadline: .now + .seconds(10))
                 }
             }
-            try await Task.sleep(for: .milliseconds(50))
+            try await untilWaiting(first, 8)
             for index in 0..<8 { _ = try await second.send([UInt8(index)]) }
             var seen: [UInt8] = []
             for reader in readers { seen += try await reader.value }
@@ -273,7 +270,7 @@ struct AsyncWaitingTests {
         let waiting = Task { () async throws -> [UInt8] in
             try await first.receive(maxLength: 8)
         }
-        try await Task.sleep(for: .milliseconds(50))
+        try await untilWaiting(first)
         loop.shutdown()
         #expect(!loop.isRunning)
         guard let error = failure(await waiting.result) else {

@@ -64,7 +64,7 @@ package struct SystemThread: Sendable {
 /// checkable with `--sanitize=thread`.
 package final class LockedValue<Value>: @unchecked Sendable {
     @usableFromInline let mutex: UnsafeMutablePointer<pthread_mutex_t>
-    @usableFromInline var value: Value
+    @usableFromInline @exclusivity(unchecked) var value: Value
 
     package init(_ value: Value) {
         mutex = .allocate(capacity: 1)
