@@ -98,14 +98,19 @@ public enum Syscall {
 
     /// The corresponding C function is `connect(2)`.
     ///
-    /// Returns `.wouldBlock` for `EINPROGRESS` (a non-blocking connect under way) and for
-    /// `EINTR`: an interrupted connect goes on in the kernel, and calling connect again would
-    /// fail with `EALREADY`, so the caller waits for writability and reads `SO_ERROR` instead.
+    /// Returns `.wouldBlock` for `EINPROGRESS`: the connect is under way (a non-blocking
+    /// socket, or a blocking one whose `SO_SNDTIMEO` ran out); wait for writability and read
+    /// `SO_ERROR`. Everything else is thrown, including:
+    /// - `EINTR`, not retried here: an interrupted TCP connect goes on in the kernel (calling
+    ///   again gives `EALREADY`, then `EISCONN`), while an interrupted Unix connect did not
+    ///   happen at all; the caller knows which.
+    /// - `EAGAIN`, which is not "in progress": a Unix listener's backlog is full (or no local
+    ///   port was free), and nothing is under way.
     @inlinable
     public static func connect(_ fd: CInt, _ address: UnsafePointer<sockaddr>, _ length: socklen_t) throws(Errno) -> IOResult<Void> {
         if Glibc.connect(fd, address, length) == 0 { return .complete(()) }
         let code = errno
-        if code == EINPROGRESS || code == EINTR || code == EAGAIN { return .wouldBlock }
+        if code == EINPROGRESS { return .wouldBlock }
         throw Errno(rawValue: code)
     }
 

@@ -53,6 +53,10 @@ final class OwnedDescriptor: Sendable {
 
     var isClosed: Bool { state.load(ordering: .acquiring) & Self.closedBit != 0 }
 
+    /// Whether ``close(wakingUsers:)`` ran (as opposed to ``release()``): a call that overlapped
+    /// it may have been woken by the shutdown, so its result says nothing about the peer.
+    var wasClosed: Bool { state.load(ordering: .acquiring) & (Self.closedBit | Self.releasedBit) == Self.closedBit }
+
     /// Stops new users. With no user inside, closes now (and reports `close`'s error);
     /// otherwise runs `wakingUsers` so that blocked users return, and the last closes.
     func close(wakingUsers: (CInt) -> Void) throws(Errno) {
@@ -78,7 +82,15 @@ final class OwnedDescriptor: Sendable {
 
     /// Gives the descriptor up without closing it; `false` if already closed or released.
     func release() -> Bool {
-        let previous = state.bitwiseOr(Self.closedBit | Self.releasedBit, ordering: .acquiringAndReleasing).oldValue
-        return previous & Self.closedBit == 0
+        // Only an open descriptor can be released: marking a closed one released would stop
+        // the last user of a close under way from closing it.
+        var current = state.load(ordering: .relaxed)
+        while current & Self.closedBit == 0 {
+            let (exchanged, original) = state.weakCompareExchange(
+                expected: current, desired: current | Self.closedBit | Self.releasedBit, ordering: .acquiringAndReleasing)
+            if exchanged { return true }
+            current = original
+        }
+        return false
     }
 }

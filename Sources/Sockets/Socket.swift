@@ -76,14 +76,26 @@ public final class Socket: Sendable, CustomStringConvertible {
 
     /// Runs a system call wrapper on the descriptor and turns its errno into a ``SocketError``
     /// naming `operation` (and `address`, when given).
+    ///
+    /// A call that fails because ``close()`` shut the socket down under it (an `accept` woken
+    /// with `EINVAL`, a `send` with `EPIPE`) reports ``SocketError/Reason/closed``.
     func call<R>(_ operation: StaticString, address: @autoclosure () -> String? = nil, _ body: (CInt) throws(Errno) -> R) throws(SocketError) -> R {
         guard handle.enter() else { throw SocketError(operation.description, address: address(), reason: .closed) }
         defer { handle.leave() }
         do {
             return try body(fd)
         } catch {
+            if handle.wasClosed { throw SocketError(operation.description, address: address(), reason: .closed) }
             throw SocketError(operation.description, address: address(), errno: error)
         }
+    }
+
+    /// Checks the byte count of a receive: 0 from a socket that ``close()`` shut down while the
+    /// receive was blocked is not the peer's end-of-file but ``SocketError/Reason/closed``.
+    func checkReceived(_ result: IOResult<Int>, _ operation: StaticString) throws(SocketError) -> Int? {
+        guard case .complete(let count) = result else { return nil }
+        if count == 0 && handle.wasClosed { throw SocketError(operation.description, reason: .closed) }
+        return count
     }
 
     /// The descriptor number, for logging or for `select`/`poll` sets; `-1` once closed.
@@ -105,6 +117,11 @@ public final class Socket: Sendable, CustomStringConvertible {
     ///
     /// Calls blocked in other threads are woken (the socket is shut down first) and fail with
     /// ``SocketError/Reason/closed``; the descriptor is closed when the last of them returns.
+    /// That shutdown acts on the socket itself, so when a call is running at the time of the
+    /// close, duplicates of the descriptor (``duplicate()``, a child's copy) see it shut down too.
+    /// `AF_PACKET` and `AF_NETLINK` sockets have no `shutdown`: a call blocked on one is not
+    /// woken, and the close completes when it returns; give such calls a timeout
+    /// (`SO_RCVTIMEO`) or use non-blocking mode.
     /// - Throws: the error of `close(2)` itself, when it runs here and fails.
     public func close() throws(SocketError) {
         do {
@@ -180,19 +197,46 @@ public final class Socket: Sendable, CustomStringConvertible {
     ///
     /// On a datagram socket it sets the default destination and filters incoming datagrams;
     /// connect to ``disconnectAddress`` (`AF_UNSPEC`) to undo that.
+    ///
+    /// A blocking connect that runs out of `SO_SNDTIMEO` fails with
+    /// ``SocketError/Reason/timedOut`` (TCP) or `EAGAIN` (a Unix listener whose backlog stays
+    /// full). A connect interrupted by a signal is resumed.
     public func connect(to address: SocketAddress) throws(SocketError) {
-        let result = try call("connect", address: address.description) { fd throws(Errno) in
-            try address.withUnsafeSockaddr { (pointer, length) throws(Errno) in try Syscall.connect(fd, pointer, length) }
-        }
-        if case .wouldBlock = result {
-            // Interrupted, or non-blocking: wait for the outcome like `connect` would.
+        var interrupted = false
+        while true {
+            let result: IOResult<Void>
+            do {
+                result = try call("connect", address: address.description) { fd throws(Errno) in
+                    try address.withUnsafeSockaddr { (pointer, length) throws(Errno) in try Syscall.connect(fd, pointer, length) }
+                }
+            } catch where error.reason == .system(.interrupted) {
+                // Calling again resumes it: a TCP connect under way answers EALREADY or
+                // EISCONN; a Unix connect, which an interruption cancels, starts over.
+                interrupted = true
+                continue
+            } catch where interrupted && error.reason == .system(.socketIsConnected) {
+                return
+            } catch where interrupted && error.reason == .system(.alreadyInProcess) {
+                try finishConnect(to: address, deadline: nil)
+                return
+            }
+            guard case .wouldBlock = result else { return }
+            // In progress: on a non-blocking socket, wait like a blocking connect would; on a
+            // blocking one, the kernel gave up waiting because SO_SNDTIMEO ran out.
+            guard try isNonBlocking() else {
+                throw SocketError("connect", address: address.description, reason: .timedOut)
+            }
             try finishConnect(to: address, deadline: nil)
+            return
         }
     }
 
     /// Starts a connect on a non-blocking socket: `true` when it completed at once, `false`
     /// when it is under way (`EINPROGRESS`); then wait for writability and call
     /// ``finishConnect()``.
+    ///
+    /// A Unix listener with a full backlog makes this throw `EAGAIN`
+    /// (``SocketError/isWouldBlock``): nothing is under way, and the connect must be tried again.
     public func tryConnect(to address: SocketAddress) throws(SocketError) -> Bool {
         let result = try call("connect", address: address.description) { fd throws(Errno) in
             try address.withUnsafeSockaddr { (pointer, length) throws(Errno) in try Syscall.connect(fd, pointer, length) }
@@ -211,13 +255,27 @@ public final class Socket: Sendable, CustomStringConvertible {
 
     /// Connects, giving up after `timeout`: a non-blocking connect, `poll(2)` for writability
     /// with the time left, then `SO_ERROR`. The socket's blocking mode is restored after.
+    ///
+    /// A Unix listener whose backlog is full (`EAGAIN`) is retried every few milliseconds until
+    /// the time runs out.
     /// - Throws: ``SocketError/Reason/timedOut`` when the time runs out.
     public func connect(to address: SocketAddress, timeout: Duration) throws(SocketError) {
+        let deadline = ContinuousClock.now.advanced(by: timeout)
         let wasNonBlocking = try isNonBlocking()
         if !wasNonBlocking { try setNonBlocking(true) }
         defer { if !wasNonBlocking { try? setNonBlocking(false) } }
-        if try tryConnect(to: address) { return }
-        try finishConnect(to: address, deadline: ContinuousClock.now.advanced(by: timeout))
+        while true {
+            do {
+                if try tryConnect(to: address) { return }
+                break
+            } catch where error.isWouldBlock {
+                let left = ContinuousClock.now.duration(to: deadline)
+                guard left > .zero else { throw SocketError("connect", address: address.description, reason: .timedOut) }
+                // Nothing to poll for: the listener's queue is not ours. Sleep a little.
+                _ = try? Syscall.poll(nil, 0, timeoutMilliseconds: min(5, Self.milliseconds(roundingUp: left)))
+            }
+        }
+        try finishConnect(to: address, deadline: deadline)
     }
 
     /// Waits for a connect under way to finish, then reports its outcome.
@@ -338,6 +396,9 @@ public final class Socket: Sendable, CustomStringConvertible {
 
     /// The address that disconnects a connected datagram socket when passed to
     /// ``connect(to:)``: an `AF_UNSPEC` address.
+    ///
+    /// Linux then also forgets a local port that `bind` chose (bound as port 0, or autobound
+    /// by the first send): the socket gets a new one on its next send.
     public static var disconnectAddress: SocketAddress {
         // A family of AF_UNSPEC (0) and padding: the kernel reads only the family.
         .other(RawSocketAddress(unspecifiedOfLength: 16))

@@ -77,8 +77,7 @@ public struct SocketError: Error, Sendable, Equatable, CustomStringConvertible {
         case .system(let code):
             return "\(code.description) (\(code.name ?? "errno \(code.rawValue)"))"
         case .addressInfo(let code, let systemError):
-            let failure = AddressInfoFailure(code: code, systemError: systemError)
-            return "\(failure.text) (\(addressInfoCodeName(code)))"
+            return AddressInfoFailure(code: code, systemError: systemError).description
         case .invalidArgument(let why):
             return why
         case .closed:
@@ -104,19 +103,5 @@ extension SocketError {
 
 /// The symbolic name of an `EAI_*` code.
 func addressInfoCodeName(_ code: Int32) -> String {
-    switch code {
-    case -1: return "EAI_BADFLAGS"
-    case -2: return "EAI_NONAME"
-    case -3: return "EAI_AGAIN"
-    case -4: return "EAI_FAIL"
-    case -6: return "EAI_FAMILY"
-    case -7: return "EAI_SOCKTYPE"
-    case -8: return "EAI_SERVICE"
-    case -10: return "EAI_MEMORY"
-    case -11: return "EAI_SYSTEM"
-    case -12: return "EAI_OVERFLOW"
-    case -5: return "EAI_NODATA"
-    case -9: return "EAI_ADDRFAMILY"
-    default: return "EAI \(code)"
-    }
+    AddressInfoFailure.name(of: code)
 }

@@ -25,18 +25,23 @@ public struct SocketDomain: RawRepresentable, Hashable, Sendable, CustomStringCo
     /// `AF_VSOCK` (Linux): virtual machine sockets.
     public static let vsock = SocketDomain(rawValue: 40)
 
+    /// The `AF_*` name Linux gives the family (`AF_NETROM` for 6), or `family N` for a
+    /// number Linux does not define.
     public var description: String {
-        switch self {
-        case .unspecified: return "AF_UNSPEC"
-        case .inet: return "AF_INET"
-        case .inet6: return "AF_INET6"
-        case .unix: return "AF_UNIX"
-        case .packet: return "AF_PACKET"
-        case .netlink: return "AF_NETLINK"
-        case .vsock: return "AF_VSOCK"
-        default: return "family \(rawValue)"
-        }
+        guard rawValue >= 0, Int(rawValue) < Self.linuxNames.count else { return "family \(rawValue)" }
+        return Self.linuxNames[Int(rawValue)]
     }
+
+    /// Linux's `AF_*` names by number (`include/linux/socket.h`), up to `AF_MAX` (46) exclusive.
+    /// Several are not built into every kernel: `socket(2)` then fails with `EAFNOSUPPORT`.
+    private static let linuxNames = [
+        "AF_UNSPEC", "AF_UNIX", "AF_INET", "AF_AX25", "AF_IPX", "AF_APPLETALK", "AF_NETROM", "AF_BRIDGE",
+        "AF_ATMPVC", "AF_X25", "AF_INET6", "AF_ROSE", "AF_DECnet", "AF_NETBEUI", "AF_SECURITY", "AF_KEY",
+        "AF_NETLINK", "AF_PACKET", "AF_ASH", "AF_ECONET", "AF_ATMSVC", "AF_RDS", "AF_SNA", "AF_IRDA",
+        "AF_PPPOX", "AF_WANPIPE", "AF_LLC", "AF_IB", "AF_MPLS", "AF_CAN", "AF_TIPC", "AF_BLUETOOTH",
+        "AF_IUCV", "AF_RXRPC", "AF_ISDN", "AF_PHONET", "AF_IEEE802154", "AF_CAIF", "AF_ALG", "AF_NFC",
+        "AF_VSOCK", "AF_KCM", "AF_QIPCRTR", "AF_SMC", "AF_XDP", "AF_MCTP",
+    ]
 }
 
 /// A socket type, the second argument of `socket(2)` (`SOCK_*`).

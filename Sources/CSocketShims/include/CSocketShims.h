@@ -38,6 +38,9 @@ static inline void cshim_fd_set(int fd, fd_set *set) { FD_SET(fd, set); }
 static inline int cshim_fd_isset(int fd, const fd_set *set) { return FD_ISSET(fd, set) ? 1 : 0; }
 static inline int cshim_fd_setsize(void) { return FD_SETSIZE; }
 
+// ppoll(2), a GNU extension (readiness.c): poll with a nanosecond timeout and a signal mask.
+int cshim_ppoll(struct pollfd *fds, nfds_t count, const struct timespec *timeout, const sigset_t *mask);
+
 // Control-message macros.
 static inline size_t cshim_cmsg_space(size_t length) { return CMSG_SPACE(length); }
 static inline size_t cshim_cmsg_len(size_t length) { return CMSG_LEN(length); }

@@ -21,8 +21,21 @@ public struct IPv4Address: Hashable, Sendable, Comparable, CustomStringConvertib
     /// - Throws: ``SocketError`` with ``SocketError/Reason/invalidArgument(_:)`` for anything else.
     public init(_ text: String) throws(SocketError) {
         var raw: UInt32 = 0
-        guard text.utf8.count <= 15, Syscall.inetPton(family: AF_INET, text, &raw) else {
+        // A NUL would end the C string early: "1.2.3.4\0junk" must not parse as 1.2.3.4.
+        guard text.utf8.count <= 15, !text.utf8.contains(0), Syscall.inetPton(family: AF_INET, text, &raw) else {
             throw SocketError.invalid("parse IPv4 address", "\"\(text)\"", "not an IPv4 address (expected four numbers 0-255 like 192.0.2.1)")
+        }
+        value = UInt32(bigEndian: raw)
+    }
+
+    /// Parses the classic, lenient forms that `inet_aton(3)` accepts: one to four parts, each
+    /// decimal, octal (leading `0`) or hex (`0x`), the last filling the remaining bytes, so
+    /// `127.1` is 127.0.0.1 and `0x7f000001` too. Prefer ``init(_:)`` for new input: these
+    /// forms surprise people (`010.0.0.1` is 8.0.0.1). Unlike glibc's `inet_aton`, text after
+    /// a space is not silently ignored: it is an error.
+    public init(legacy text: String) throws(SocketError) {
+        guard text.utf8.count <= 64, !text.utf8.contains(where: { $0 <= 0x20 || $0 >= 0x7F }), let raw = Syscall.inetAton(text) else {
+            throw SocketError.invalid("parse IPv4 address", "\"\(text)\"", "not an IPv4 address in any inet_aton form")
         }
         value = UInt32(bigEndian: raw)
     }
@@ -101,7 +114,7 @@ public struct IPv6Address: Hashable, Sendable, Comparable, CustomStringConvertib
     /// Parses text as `inet_pton(AF_INET6)` does (no zone; see ``IPv6SocketAddress``).
     public init(_ text: String) throws(SocketError) {
         var raw = in6_addr()
-        guard text.utf8.count <= 45, Syscall.inetPton(family: AF_INET6, text, &raw) else {
+        guard text.utf8.count <= 45, !text.utf8.contains(0), Syscall.inetPton(family: AF_INET6, text, &raw) else {
             throw SocketError.invalid("parse IPv6 address", "\"\(text)\"", "not an IPv6 address")
         }
         self.init(raw)

@@ -68,16 +68,29 @@ public struct UnixSocketAddress: Hashable, Sendable, CustomStringConvertible {
     /// A filesystem path.
     /// - Throws: for an empty path, one over 107 bytes, or one holding a NUL byte.
     public init(path: String) throws(SocketError) {
-        let bytes = Array(path.utf8)
-        guard !bytes.isEmpty else {
+        try self.init(pathBytes: Array(path.utf8))
+    }
+
+    /// A filesystem path given as bytes, which need not be UTF-8.
+    /// - Throws: for an empty path, one over 107 bytes, or one holding a NUL byte.
+    public init(pathBytes: [UInt8]) throws(SocketError) {
+        let shown = String(decoding: pathBytes, as: UTF8.self)
+        guard !pathBytes.isEmpty else {
             throw SocketError.invalid("make Unix address", "\"\"", "empty path (use UnixSocketAddress.unnamed to autobind)")
         }
-        guard bytes.count <= Self.maximumPathLength else {
-            throw SocketError.invalid("make Unix address", path, "path is \(bytes.count) bytes; the limit is \(Self.maximumPathLength)")
+        guard pathBytes.count <= Self.maximumPathLength else {
+            throw SocketError.invalid("make Unix address", shown, "path is \(pathBytes.count) bytes; the limit is \(Self.maximumPathLength)")
         }
-        guard !bytes.contains(0) else {
-            throw SocketError.invalid("make Unix address", path, "path contains a NUL byte")
+        guard !pathBytes.contains(0) else {
+            throw SocketError.invalid("make Unix address", shown, "path contains a NUL byte")
         }
+        self.kind = .path
+        self.bytes = pathBytes
+    }
+
+    /// A path exactly as the kernel reported it: any bytes, up to the whole `sun_path` (108,
+    /// with no NUL), which a peer that is not this library may have bound.
+    init(decodedPath bytes: [UInt8]) {
         self.kind = .path
         self.bytes = bytes
     }
@@ -266,7 +279,7 @@ extension SocketAddress {
                 throw SocketError.invalid("parse socket address", text, "an IPv6 address with a port must be written [ADDRESS]:PORT")
             }
         }
-        guard !portText.isEmpty, portText.utf8.count <= 10, portText.allSatisfy(\.isASCII), let port = Int(portText) else {
+        guard !portText.isEmpty, portText.utf8.count <= 10, portText.utf8.allSatisfy({ (48...57).contains($0) }), let port = Int(portText) else {
             throw SocketError.invalid("parse socket address", text, "port \"\(portText)\" is not a number")
         }
         if text.hasPrefix("[") {
@@ -338,8 +351,11 @@ extension SocketAddress {
                 let pathOffset = MemoryLayout<sa_family_t>.size
                 switch address.kind {
                 case .path:
-                    raw.baseAddress!.advanced(by: pathOffset).copyMemory(from: address.bytes, byteCount: address.bytes.count)
-                    return socklen_t(pathOffset + address.bytes.count + 1)
+                    // A decoded path may fill all of sun_path (108 bytes) with no NUL; the
+                    // length then stops at the end of sockaddr_un, as the kernel requires.
+                    let count = min(address.bytes.count, MemoryLayout<sockaddr_un>.size - pathOffset)
+                    raw.baseAddress!.advanced(by: pathOffset).copyMemory(from: address.bytes, byteCount: count)
+                    return socklen_t(min(pathOffset + count + 1, MemoryLayout<sockaddr_un>.size))
                 case .abstract:
                     raw.baseAddress!.advanced(by: pathOffset + 1).copyMemory(from: address.bytes, byteCount: address.bytes.count)
                     return socklen_t(pathOffset + 1 + address.bytes.count)
@@ -378,9 +394,10 @@ extension SocketAddress {
             } else if path[0] == 0 {
                 self = .unix((try? UnixSocketAddress(abstract: Array(path.dropFirst()))) ?? .unnamed)
             } else {
+                // The path ends at its first NUL; its bytes are kept as they are (not
+                // necessarily UTF-8, possibly all 108 bytes of sun_path).
                 let end = path.firstIndex(of: 0) ?? path.count
-                let name = String(decoding: path[..<end], as: UTF8.self)
-                self = .unix((try? UnixSocketAddress(path: name)) ?? .unnamed)
+                self = .unix(UnixSocketAddress(decodedPath: Array(path[..<min(end, MemoryLayout<sockaddr_un>.size - pathOffset)])))
             }
         default:
             if let rawAddress = try? RawSocketAddress(bytes: Array(raw)) {

@@ -48,16 +48,24 @@ extension Socket {
     }
 
     /// Sends all of `buffer`, calling `send` again after each partial write. On a
-    /// non-blocking socket it waits for writability with `poll(2)` between sends.
+    /// non-blocking socket (or with ``MessageFlags/dontWait``) it waits for writability with
+    /// `poll(2)` between sends.
+    /// - Throws: ``SocketError``; on a blocking socket whose `SO_SNDTIMEO` runs out, `EAGAIN`
+    ///   (``SocketError/isWouldBlock``), part of the buffer having been sent.
     public func sendAll(_ buffer: UnsafeRawBufferPointer, flags: MessageFlags = []) throws(SocketError) {
         var offset = 0
+        var waits = flags.contains(.dontWait) ? true : nil
         while offset < buffer.count {
             let rest = UnsafeRawBufferPointer(rebasing: buffer[offset...])
             if let sent = try trySend(rest, flags: flags) {
                 offset += sent
-            } else {
-                _ = try waitUntil(.writable, deadline: nil, operation: "send")
+                continue
             }
+            // "Would block" on a blocking socket means its send timeout ran out: give up then,
+            // rather than wait with no limit.
+            if waits == nil { waits = try isNonBlocking() }
+            guard waits == true else { throw SocketError("send", errno: .resourceTemporarilyUnavailable) }
+            _ = try waitUntil(.writable, deadline: nil, operation: "send")
         }
     }
 
@@ -129,21 +137,39 @@ extension Socket {
 
     /// `recv(2)` if there is something to read now; `nil` when it would block.
     public func tryReceive(into buffer: UnsafeMutableRawBufferPointer, flags: MessageFlags = []) throws(SocketError) -> Int? {
-        try call("recv") { fd throws(Errno) in
+        try checkReceived(call("recv") { fd throws(Errno) in
             try Syscall.recv(fd, buffer.baseAddress, buffer.count, flags: flags.rawValue)
-        }.value
+        }, "recv")
     }
 
-    /// Receives exactly `buffer.count` bytes, looping on short reads.
+    /// Receives exactly `buffer.count` bytes, looping on short reads. On a non-blocking socket
+    /// it waits for readability with `poll(2)` between receives.
     /// - Returns: the bytes received, fewer only when the peer closed the stream first.
+    /// - Throws: ``SocketError``; on a blocking socket whose `SO_RCVTIMEO` runs out, `EAGAIN`
+    ///   (``SocketError/isWouldBlock``), what arrived so far being in the buffer.
     public func receiveAll(into buffer: UnsafeMutableRawBufferPointer) throws(SocketError) -> Int {
         var offset = 0
+        var waits: Bool?
         while offset < buffer.count {
-            let count = try receive(into: UnsafeMutableRawBufferPointer(rebasing: buffer[offset...]))
+            guard let count = try tryReceive(into: UnsafeMutableRawBufferPointer(rebasing: buffer[offset...])) else {
+                if waits == nil { waits = try isNonBlocking() }
+                guard waits == true else { throw SocketError("recv", errno: .resourceTemporarilyUnavailable) }
+                _ = try waitUntil(.readable, deadline: nil, operation: "recv")
+                continue
+            }
             if count == 0 { break }
             offset += count
         }
         return offset
+    }
+
+    /// Receives exactly `count` bytes into a new array; fewer only when the peer closed the
+    /// stream first. See ``receiveAll(into:)``.
+    public func receiveAll(count: Int) throws(SocketError) -> [UInt8] {
+        let capacity = try Self.validLength(count, operation: "recv")
+        return try [UInt8](unsafeUninitializedCapacity: capacity) { (buffer, initialized) throws(SocketError) in
+            initialized = try receiveAll(into: UnsafeMutableRawBufferPointer(buffer))
+        }
     }
 
     /// Receives a datagram and its sender: `recvfrom(2)`.
@@ -179,14 +205,14 @@ extension Socket {
                 }
             }
         }
-        guard case .complete(let count) = result else { return nil }
+        guard let count = try checkReceived(result, "recvfrom") else { return nil }
         let sender = length == 0 ? nil : withUnsafeBytes(of: &storage) { SocketAddress(sockaddr: $0.baseAddress!, length: length) }
         return (count, sender)
     }
 
     /// `read(2)`: receives into a buffer; 0 at end-of-file.
     public func read(into buffer: UnsafeMutableRawBufferPointer) throws(SocketError) -> Int {
-        guard let count = try call("read", { fd throws(Errno) in try Syscall.read(fd, buffer.baseAddress, buffer.count) }).value else {
+        guard let count = try checkReceived(call("read", { fd throws(Errno) in try Syscall.read(fd, buffer.baseAddress, buffer.count) }), "read") else {
             throw SocketError("read", errno: .resourceTemporarilyUnavailable)
         }
         return count
@@ -288,7 +314,7 @@ extension Socket {
                 }
             }
         }
-        guard case .complete(let count) = result else { return nil }
+        guard let count = try checkReceived(result, "recvmsg") else { return nil }
         let sender = nameLength == 0 ? nil : withUnsafeBytes(of: &storage) { SocketAddress(sockaddr: $0.baseAddress!, length: nameLength) }
         control.removeSubrange(min(controlLength, control.count)...)
         return ReceivedMessage(byteCount: count, sender: sender, flags: MessageFlags(rawValue: receivedFlags), control: control)

@@ -2,6 +2,7 @@ import Glibc
 import CSocketShims
 import SocketSyscalls
 import SystemPackage
+import Synchronization
 
 /// Events for `epoll(7)` interest and reports (`EPOLL*`).
 public struct EpollEvents: OptionSet, Hashable, Sendable, CustomStringConvertible {
@@ -54,7 +55,10 @@ public struct EpollEvent: Hashable, Sendable {
 }
 
 /// Space for the events one `epoll_wait` returns, allocated once and reused.
-public struct EpollEventBuffer: ~Copyable {
+///
+/// Sendable because it cannot be copied: the one owner of the storage may hand it to another
+/// thread, never share it.
+public struct EpollEventBuffer: ~Copyable, @unchecked Sendable {
     let storage: UnsafeMutablePointer<epoll_event>
     /// How many events fit.
     public let capacity: Int
@@ -79,9 +83,23 @@ public struct EpollEventBuffer: ~Copyable {
 
 /// An `epoll(7)` instance: register descriptors with the events of interest, then wait.
 ///
-/// Created close-on-exec. Closed by ``close()`` or when released.
+/// Created close-on-exec. Closed by ``close()`` or when released; ``close()`` wakes threads
+/// blocked in ``wait(into:timeout:)``, which then fail with ``SocketError/Reason/closed``.
+///
+/// A registration belongs to the open file, not to the descriptor number: closing a socket
+/// removes it only once no duplicate of its descriptor remains open, so ``remove(_:)-(CInt)``
+/// a socket before closing it if it may have been duplicated.
 public final class Epoll: Sendable {
     let handle: OwnedDescriptor
+    /// The `eventfd` that ``close()`` registers, already readable, to wake blocked waiters;
+    /// `-1` until then, and again once the last waiter is out and it is closed.
+    private let closeWaker = Atomic<CInt>(-1)
+    /// The threads inside ``wait(into:timeout:)``, so that the last one out after a close
+    /// can close ``closeWaker``.
+    private let waiters = Atomic<Int>(0)
+
+    /// The `data` of the event that ``close()`` uses to wake waiters.
+    private static let closeWakerData = UInt64.max
 
     /// `epoll_create1(EPOLL_CLOEXEC)`.
     public init() throws(SocketError) {
@@ -90,6 +108,10 @@ public final class Epoll: Sendable {
         } catch {
             throw SocketError("epoll_create1", errno: error)
         }
+    }
+
+    deinit {
+        closeWakerIfAny()
     }
 
     /// The epoll descriptor; `-1` once closed.
@@ -108,43 +130,84 @@ public final class Epoll: Sendable {
         }
     }
 
+    /// Runs `body` with the socket's descriptor held open.
+    private func withOpen<R>(_ socket: Socket, _ name: StaticString, _ body: (CInt) throws(SocketError) -> R) throws(SocketError) -> R {
+        guard socket.handle.enter() else { throw SocketError(name.description, address: socket.description, reason: .closed) }
+        defer { socket.handle.leave() }
+        return try body(socket.fd)
+    }
+
     /// Registers a descriptor: `epoll_ctl(EPOLL_CTL_ADD)`. `data` comes back with its events.
+    ///
+    /// ``EpollEvents/error`` and ``EpollEvents/hangUp`` are always reported. Fails with
+    /// `EEXIST` if the descriptor is registered already, and `EPERM` for a regular file.
     public func add(_ fd: CInt, events: EpollEvents, data: UInt64) throws(SocketError) {
         try control(CInt(EPOLL_CTL_ADD), "epoll_ctl(ADD)", fd, events, data)
     }
 
-    /// Registers a socket; `data` defaults to its descriptor number.
+    /// Registers a socket: `epoll_ctl(EPOLL_CTL_ADD)`; `data` defaults to its descriptor number.
     public func add(_ socket: Socket, events: EpollEvents, data: UInt64? = nil) throws(SocketError) {
-        let fd = socket.descriptor
-        try add(fd, events: events, data: data ?? UInt64(UInt32(bitPattern: fd)))
+        try withOpen(socket, "epoll_ctl(ADD)") { (fd) throws(SocketError) in
+            try add(fd, events: events, data: data ?? UInt64(UInt32(bitPattern: fd)))
+        }
     }
 
     /// Changes a registration (and re-arms a one-shot one): `epoll_ctl(EPOLL_CTL_MOD)`.
+    /// ``EpollEvents/exclusive`` cannot be changed here (`EINVAL`).
     public func modify(_ fd: CInt, events: EpollEvents, data: UInt64) throws(SocketError) {
         try control(CInt(EPOLL_CTL_MOD), "epoll_ctl(MOD)", fd, events, data)
     }
 
-    /// Removes a registration: `epoll_ctl(EPOLL_CTL_DEL)`.
+    /// Changes a socket's registration: `epoll_ctl(EPOLL_CTL_MOD)`; `data` defaults to its
+    /// descriptor number.
+    public func modify(_ socket: Socket, events: EpollEvents, data: UInt64? = nil) throws(SocketError) {
+        try withOpen(socket, "epoll_ctl(MOD)") { (fd) throws(SocketError) in
+            try modify(fd, events: events, data: data ?? UInt64(UInt32(bitPattern: fd)))
+        }
+    }
+
+    /// Removes a registration: `epoll_ctl(EPOLL_CTL_DEL)`. Fails with `ENOENT` if the
+    /// descriptor is not registered.
     public func remove(_ fd: CInt) throws(SocketError) {
         try control(CInt(EPOLL_CTL_DEL), "epoll_ctl(DEL)", fd, [], 0)
     }
 
-    /// Waits for events: `epoll_wait(2)`. `timeout` `nil` waits for ever, `.zero` only polls.
-    /// An interrupted wait (`EINTR`) returns 0 events.
-    /// - Returns: the number of events stored in `buffer` (also `buffer.count`).
+    /// Removes a socket's registration: `epoll_ctl(EPOLL_CTL_DEL)`.
+    public func remove(_ socket: Socket) throws(SocketError) {
+        try withOpen(socket, "epoll_ctl(DEL)") { (fd) throws(SocketError) in try remove(fd) }
+    }
+
+    /// Waits for events: `epoll_wait(2)`.
+    ///
+    /// A wait interrupted by a signal (`EINTR`) goes on with the time left, so it returns
+    /// early only with events. `epoll_wait` counts in milliseconds: the timeout is rounded up.
+    /// - Parameter timeout: `nil` waits until an event; `.zero` (or less) only checks.
+    /// - Returns: the number of events stored in `buffer` (also `buffer.count`); 0 when the
+    ///   time ran out.
+    /// - Throws: ``SocketError/Reason/closed`` if the instance is closed, also when
+    ///   ``close()`` is called during the wait.
     @discardableResult
     public func wait(into buffer: inout EpollEventBuffer, timeout: Duration? = nil) throws(SocketError) -> Int {
+        waiters.add(1, ordering: .sequentiallyConsistent)
+        defer {
+            if waiters.subtract(1, ordering: .sequentiallyConsistent).newValue == 0 && handle.isClosed {
+                closeWakerIfAny()
+            }
+        }
         guard handle.enter() else { throw SocketError("epoll_wait", reason: .closed) }
         defer { handle.leave() }
-        let milliseconds = timeout.map { Socket.milliseconds(roundingUp: $0) } ?? -1
-        do {
-            buffer.count = try Syscall.epollWait(handle.fd, buffer.storage, CInt(buffer.capacity), timeoutMilliseconds: milliseconds)
-        } catch where error == .interrupted {
-            buffer.count = 0
-        } catch {
-            throw SocketError("epoll_wait", errno: error)
+        let storage = buffer.storage
+        let capacity = CInt(buffer.capacity)
+        let epfd = handle.fd
+        buffer.count = 0
+        let count = try Socket.waitForReadiness(operation: "epoll_wait", deadline: WaitDeadline(timeout: timeout)) { (left) throws(Errno) -> Int in
+            let milliseconds = left.map { Socket.milliseconds(roundingUp: $0) } ?? -1
+            return try Syscall.epollWait(epfd, storage, capacity, timeoutMilliseconds: milliseconds)
         }
-        return buffer.count
+        // Closed meanwhile: the events may include the close wake-up, and the caller asked to stop.
+        if handle.isClosed { throw SocketError("epoll_wait", reason: .closed) }
+        buffer.count = count
+        return count
     }
 
     /// Waits and returns the events as an array (allocates; see ``wait(into:timeout:)``).
@@ -155,12 +218,39 @@ public final class Epoll: Sendable {
     }
 
     /// Closes the epoll instance. Idempotent.
+    ///
+    /// Threads blocked in ``wait(into:timeout:)`` are woken (by a readable `eventfd`
+    /// registered for the purpose) and fail with ``SocketError/Reason/closed``; the
+    /// descriptor is closed when the last of them returns.
     public func close() throws(SocketError) {
         do {
-            try handle.close { _ in }
+            try handle.close { epfd in wakeWaiters(epfd) }
         } catch {
             throw SocketError("close", errno: error)
         }
+    }
+
+    /// Registers an `eventfd` that is already readable, so every `epoll_wait` on `epfd`
+    /// returns (the event is level-triggered, so the kernel passes it on to each waiter).
+    private func wakeWaiters(_ epfd: CInt) {
+        guard let waker = try? Syscall.eventfd(initialValue: 1, flags: CInt(EFD_NONBLOCK)) else { return }
+        var event = epoll_event()
+        event.events = EPOLLIN.rawValue
+        event.data.u64 = Self.closeWakerData
+        guard (try? Syscall.epollControl(epfd, CInt(EPOLL_CTL_ADD), waker, &event)) != nil else {
+            try? Syscall.close(waker)
+            return
+        }
+        // Only the first close gets here (OwnedDescriptor runs this once).
+        closeWaker.store(waker, ordering: .sequentiallyConsistent)
+        // If every waiter left before the waker was stored, none of them closed it.
+        if waiters.load(ordering: .sequentiallyConsistent) == 0 { closeWakerIfAny() }
+    }
+
+    /// Closes the close wake-up `eventfd`, once, whoever gets here first.
+    private func closeWakerIfAny() {
+        let waker = closeWaker.exchange(-1, ordering: .sequentiallyConsistent)
+        if waker >= 0 { try? Syscall.close(waker) }
     }
 }
 
