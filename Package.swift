@@ -44,14 +44,21 @@ let package = Package(
             dependencies: ["Sockets", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strict
         ),
+        // What every test target shares (they run in one process): the descriptor-leak check's
+        // serializer.
+        .target(
+            name: "SocketsTestSupport",
+            path: "Tests/SocketsTestSupport",
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "SocketsTests",
-            dependencies: ["Sockets", "SocketSyscalls"],
+            dependencies: ["SocketsTestSupport", "Sockets", "SocketSyscalls"],
             swiftSettings: strict
         ),
         .testTarget(
             name: "SocketsAsyncTests",
-            dependencies: ["SocketsAsync", "Sockets", .product(name: "SystemPackage", package: "swift-system")],
+            dependencies: ["SocketsTestSupport", "SocketsAsync", "Sockets", .product(name: "SystemPackage", package: "swift-system")],
             swiftSettings: strict
         ),
     ],

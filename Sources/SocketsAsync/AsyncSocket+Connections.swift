@@ -19,8 +19,8 @@ extension AsyncSocket {
         let socket = try Socket(address.domain, type, nonBlocking: true)
         do {
             if address.domain == .inet || address.domain == .inet6 {
-                try socket.setReuseAddressFlag(true)
-                if reusePort { try socket.setReusePortFlag(true) }
+                try socket.set(.reuseAddress, true)
+                if reusePort { try socket.set(.reusePort, true) }
             }
             try socket.bind(to: address)
             try socket.listen(backlog: backlog)
@@ -189,7 +189,13 @@ extension AsyncSocket {
             await withUnsafeContinuation { continuation in
                 guard lookup.attach(continuation) else { return }
                 let work: @Sendable () -> Void = {
-                    lookup.finish(Result { () throws(SocketError) in try HostLookup.addresses(host: host, port: port, type: type) })
+                    lookup.finish(Result { () throws(SocketError) in
+                        var addresses: [SocketAddress] = []
+                        for entry in try AddressInfo.lookup(host: host, port: port, type: type) where !addresses.contains(entry.address) {
+                            addresses.append(entry.address)
+                        }
+                        return addresses
+                    })
                 }
                 do {
                     try SystemThread.spawn(work).detach()

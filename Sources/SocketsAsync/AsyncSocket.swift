@@ -50,7 +50,7 @@ public final class AsyncSocket: Sendable, CustomStringConvertible {
     /// - Throws: when `fcntl`, `getsockopt(SO_TYPE)` or `epoll_ctl` fails, or the loop is shut down.
     public convenience init(_ socket: Socket, loop: EventLoop = .shared) throws(SocketError) {
         try socket.setNonBlocking(true)
-        try self.init(registering: socket, type: try socket.kernelSocketType(), loop: loop)
+        try self.init(registering: socket, type: try socket.type(), loop: loop)
     }
 
     /// Registers a socket already non-blocking, of a known type.

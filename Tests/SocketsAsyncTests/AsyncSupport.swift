@@ -63,24 +63,13 @@ func milliseconds(since start: ContinuousClock.Instant) -> Int {
 
 /// Sets `SO_LINGER` to {on, 0}: closing then resets the connection.
 func setZeroLinger(_ socket: Socket) throws {
-    try socket.withDescriptor { fd in
-        var value = linger(l_onoff: 1, l_linger: 0)
-        guard setsockopt(fd, SOL_SOCKET, SO_LINGER, &value, socklen_t(MemoryLayout<linger>.size)) == 0 else {
-            throw SocketError("setsockopt(SO_LINGER)", errno: .init(rawValue: errno))
-        }
-    }
+    try socket.set(.linger, .zero)
 }
 
 /// Sets a small `SO_SNDBUF`, so that a send fills the buffer quickly.
-func setSendBuffer(_ socket: Socket, _ size: CInt) throws {
-    try socket.withDescriptor { fd in
-        var value = size
-        guard setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &value, socklen_t(MemoryLayout<CInt>.size)) == 0 else {
-            throw SocketError("setsockopt(SO_SNDBUF)", errno: .init(rawValue: errno))
-        }
-    }
+func setSendBuffer(_ socket: Socket, _ size: Int) throws {
+    try socket.set(.sendBufferSize, size)
 }
-
 
 /// Runs a program to completion (`posix_spawn`, its output through a pipe) and returns its
 /// standard output as text. (Foundation's `Process` would leave Dispatch's descriptors open.)

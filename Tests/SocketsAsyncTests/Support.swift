@@ -1,5 +1,7 @@
 import Glibc
 import Testing
+// Re-exported: every test file uses openDescriptors().
+@_exported import SocketsTestSupport
 import SocketsAsync
 
 /// Runs each test alone and fails it if the process's set of open descriptors differs after
@@ -35,50 +37,4 @@ struct NoDescriptorLeaks: SuiteTrait, TestTrait, TestScoping {
 extension Trait where Self == NoDescriptorLeaks {
     /// Serialise the test and check that it leaks no descriptor.
     static var noDescriptorLeaks: Self { NoDescriptorLeaks() }
-}
-
-/// Lets one descriptor-checked test run at a time, since the descriptor table is per process.
-actor TestSerializer {
-    static let shared = TestSerializer()
-    private var busy = false
-    private var waiters: [CheckedContinuation<Void, Never>] = []
-
-    func acquire() async {
-        if !busy {
-            busy = true
-            return
-        }
-        await withCheckedContinuation { waiters.append($0) }
-    }
-
-    func release() {
-        if waiters.isEmpty {
-            busy = false
-        } else {
-            waiters.removeFirst().resume()
-        }
-    }
-}
-
-/// The descriptors open in this process, from /proc/self/fd.
-func openDescriptors() -> Set<Int32> {
-    guard let directory = opendir("/proc/self/fd") else { return [] }
-    let own = dirfd(directory)
-    var result: Set<Int32> = []
-    while let entry = readdir(directory) {
-        let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-            String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
-        }
-        if let fd = Int32(name), fd != own { result.insert(fd) }
-    }
-    closedir(directory)
-    return result
-}
-
-/// What a descriptor refers to, for leak reports.
-func descriptorTarget(_ fd: Int32) -> String {
-    var buffer = [CChar](repeating: 0, count: 256)
-    let count = readlink("/proc/self/fd/\(fd)", &buffer, buffer.count - 1)
-    guard count > 0 else { return "?" }
-    return String(decoding: buffer[..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
 }

@@ -3,8 +3,8 @@ import SocketSyscalls
 import SystemPackage
 
 // What the async layer (`SocketsAsync`) needs from below that is not part of the public
-// socket API: threads for its reactors, and a few socket calls that other parts of the core
-// will offer publicly later (typed options, name resolution). Package-only on purpose.
+// socket API: threads for its reactors, and a lock ThreadSanitizer can see. Package-only on
+// purpose.
 
 /// An operating-system thread: the reactor thread of an event loop.
 package struct SystemThread: Sendable {
@@ -86,65 +86,5 @@ package final class LockedValue<Value>: @unchecked Sendable {
         Syscall.mutexLock(mutex)
         defer { Syscall.mutexUnlock(mutex) }
         return try body(&value)
-    }
-}
-
-extension Socket {
-    /// The socket's type, read from the kernel: `getsockopt(SO_TYPE)`.
-    package func kernelSocketType() throws(SocketError) -> SocketType {
-        var value: CInt = 0
-        var length = socklen_t(MemoryLayout<CInt>.size)
-        try call("getsockopt(SO_TYPE)") { fd throws(Errno) in
-            try Syscall.getsockopt(fd, level: SOL_SOCKET, name: SO_TYPE, &value, &length)
-        }
-        return SocketType(rawValue: value)
-    }
-
-    /// `setsockopt(SO_REUSEADDR)`.
-    package func setReuseAddressFlag(_ on: Bool) throws(SocketError) {
-        var value: CInt = on ? 1 : 0
-        try call("setsockopt(SO_REUSEADDR)") { fd throws(Errno) in
-            try Syscall.setsockopt(fd, level: SOL_SOCKET, name: SO_REUSEADDR, &value, socklen_t(MemoryLayout<CInt>.size))
-        }
-    }
-
-    /// `setsockopt(SO_REUSEPORT)`: lets several sockets bind the same port, the kernel
-    /// spreading incoming connections among them.
-    package func setReusePortFlag(_ on: Bool) throws(SocketError) {
-        var value: CInt = on ? 1 : 0
-        try call("setsockopt(SO_REUSEPORT)") { fd throws(Errno) in
-            try Syscall.setsockopt(fd, level: SOL_SOCKET, name: SO_REUSEPORT, &value, socklen_t(MemoryLayout<CInt>.size))
-        }
-    }
-}
-
-/// Host-name lookups for the async layer's connect, until the core's resolution API is in.
-package enum HostLookup {
-    /// The addresses of `host` for sockets of `type`, in the order `getaddrinfo(3)` gives
-    /// them (RFC 6724's preference). Blocks: call it off the event loop.
-    package static func addresses(host: String, port: UInt16, type: SocketType) throws(SocketError) -> [SocketAddress] {
-        guard !host.isEmpty, !host.utf8.contains(0) else {
-            throw SocketError.invalid("getaddrinfo", host, "the host name is empty or holds a NUL byte")
-        }
-        var hints = addrinfo()
-        hints.ai_family = AF_UNSPEC
-        hints.ai_socktype = type.rawValue
-        hints.ai_flags = AI_NUMERICSERV
-        let list: UnsafeMutablePointer<addrinfo>?
-        do {
-            list = try Syscall.getaddrinfo(host: host, service: String(port), hints: hints)
-        } catch {
-            throw SocketError("getaddrinfo", address: host, reason: .addressInfo(code: error.code, systemError: error.systemError))
-        }
-        defer { Syscall.freeaddrinfo(list) }
-        var result: [SocketAddress] = []
-        var cursor = list
-        while let entry = cursor?.pointee {
-            cursor = entry.ai_next
-            guard let address = entry.ai_addr else { continue }
-            let socketAddress = SocketAddress(sockaddr: address, length: entry.ai_addrlen)
-            if !result.contains(socketAddress) { result.append(socketAddress) }
-        }
-        return result
     }
 }
