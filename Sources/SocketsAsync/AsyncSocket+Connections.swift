@@ -351,14 +351,17 @@ public struct Connections: AsyncSequence, Sendable {
     let listener: AsyncSocket
     let loop: EventLoop?
 
+    /// An iterator that accepts the next connection on each call.
     public func makeAsyncIterator() -> Iterator {
         Iterator(listener: listener, loop: loop)
     }
 
+    /// Accepts connections one by one.
     public struct Iterator: AsyncIteratorProtocol {
         let listener: AsyncSocket
         let loop: EventLoop?
 
+        /// The next connection; `nil` once the listener is closed.
         public mutating func next() async throws(SocketError) -> Element? {
             do throws(SocketError) {
                 return try await listener.accept(loop: loop)
@@ -367,6 +370,7 @@ public struct Connections: AsyncSequence, Sendable {
             }
         }
 
+        /// The next connection; `nil` once the listener is closed.
         public mutating func next(isolation actor: isolated (any Actor)?) async throws(SocketError) -> Element? {
             try await next()
         }

@@ -247,6 +247,7 @@ public struct Datagram: Sendable, Hashable {
     /// Whether it was longer than the maximum length and was cut.
     public var isTruncated: Bool
 
+    /// A datagram with its sender.
     public init(bytes: [UInt8], sender: SocketAddress?, isTruncated: Bool = false) {
         self.bytes = bytes
         self.sender = sender
@@ -263,14 +264,17 @@ public struct Datagrams: AsyncSequence, Sendable {
     let socket: AsyncSocket
     let maxLength: Int
 
+    /// An iterator that receives the next datagram on each call.
     public func makeAsyncIterator() -> Iterator {
         Iterator(socket: socket, maxLength: maxLength)
     }
 
+    /// Receives datagrams one by one.
     public struct Iterator: AsyncIteratorProtocol {
         let socket: AsyncSocket
         let maxLength: Int
 
+        /// The next datagram; `nil` once the socket is closed.
         public mutating func next() async throws(SocketError) -> Datagram? {
             do throws(SocketError) {
                 return try await socket.receiveDatagram(maxLength: maxLength)
@@ -279,6 +283,7 @@ public struct Datagrams: AsyncSequence, Sendable {
             }
         }
 
+        /// The next datagram; `nil` once the socket is closed.
         public mutating func next(isolation actor: isolated (any Actor)?) async throws(SocketError) -> Datagram? {
             try await next()
         }

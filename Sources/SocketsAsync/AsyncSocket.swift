@@ -101,6 +101,7 @@ public final class AsyncSocket: Sendable, CustomStringConvertible {
         DescriptorPressure.descriptorReleased()
     }
 
+    /// `AsyncSocket(descriptor, type, loop)`, for logs.
     public var description: String { "AsyncSocket(\(socket.descriptor), \(type), \(loop.name))" }
 
     /// How many operations are waiting on this socket now (for tests and diagnostics).

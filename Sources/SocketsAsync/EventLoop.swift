@@ -152,28 +152,35 @@ public final class EventLoop: TaskExecutor, SerialExecutor, @unchecked Sendable,
         }
     }
 
+    /// This loop as the executor of an actor (return it from the actor's `unownedExecutor`).
     public func asUnownedSerialExecutor() -> UnownedSerialExecutor {
         UnownedSerialExecutor(ordinary: self)
     }
 
+    /// This loop as a task executor preference.
     public func asUnownedTaskExecutor() -> UnownedTaskExecutor {
         UnownedTaskExecutor(ordinary: self)
     }
 
+    /// Whether `other` is this loop (one loop, one thread).
     public func isSameExclusiveExecutionContext(other: EventLoop) -> Bool {
         self === other
     }
 
+    /// Whether the caller runs on this loop's thread, and so is isolated to it.
     public func isIsolatingCurrentContext() -> Bool? {
         inEventLoop
     }
 
+    /// Stops the process if the caller is not on this loop's thread: the runtime calls it to
+    /// check an `assumeIsolated` claim.
     public func checkIsolated() {
         precondition(inEventLoop, "not running on \(self)'s thread")
     }
 
-    /// Runs `operation` with this loop as the task's preferred executor, so that the socket
-    /// operations it awaits resume on the loop's thread.
+    /// Runs `operation` with this loop as the task's preferred executor
+    /// (`withTaskExecutorPreference`), so that its nonisolated code and the socket operations
+    /// it awaits run on the loop's thread. (Code isolated to an actor still runs on that actor.)
     public func run<T, Failure: Error>(_ operation: () async throws(Failure) -> T) async throws(Failure) -> T {
         let result: Result<T, Failure> = await withTaskExecutorPreference(self) {
             do throws(Failure) {

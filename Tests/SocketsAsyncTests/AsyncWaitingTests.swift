@@ -285,3 +285,41 @@ struct AsyncWaitingTests {
         try second.close()
     }
 }
+
+@Suite(.noDescriptorLeaks, .timeLimit(.minutes(1)))
+struct AsyncMessageTests {
+    @Test func sendMessageAndReceiveMessageGatherAndScatter() async throws {
+        try await withLoop { loop in
+            let (first, second) = try AsyncSocket.pair(.unix, .datagram, loop: loop)
+            let head: [UInt8] = [1, 2, 3]
+            let tail: [UInt8] = [4, 5]
+            let receiving = Task(executorPreference: loop) { () async throws -> [UInt8] in
+                let one = UnsafeMutableRawBufferPointer.allocate(byteCount: 2, alignment: 1)
+                let two = UnsafeMutableRawBufferPointer.allocate(byteCount: 8, alignment: 1)
+                defer {
+                    one.deallocate()
+                    two.deallocate()
+                }
+                let message = try await second.receiveMessage(into: [one, two], deadline: .now + .seconds(5))
+                #expect(message.byteCount == 5)
+                #expect(!message.flags.contains(.truncated))
+                return Array(one) + Array(UnsafeRawBufferPointer(rebasing: two[..<3]))
+            }
+            try await untilWaiting(second)
+            // Buffers that outlive the awaits (withUnsafeBytes cannot span one).
+            let headBytes = UnsafeMutableRawBufferPointer.allocate(byteCount: head.count, alignment: 1)
+            let tailBytes = UnsafeMutableRawBufferPointer.allocate(byteCount: tail.count, alignment: 1)
+            defer {
+                headBytes.deallocate()
+                tailBytes.deallocate()
+            }
+            headBytes.copyBytes(from: head)
+            tailBytes.copyBytes(from: tail)
+            let sent = try await first.sendMessage([UnsafeRawBufferPointer(headBytes), UnsafeRawBufferPointer(tailBytes)])
+            #expect(sent == 5)
+            #expect(try await receiving.value == [1, 2, 3, 4, 5])
+            try first.close()
+            try second.close()
+        }
+    }
+}
