@@ -10,6 +10,7 @@ let package = Package(
     name: "Sockets",
     products: [
         .library(name: "Sockets", targets: ["Sockets"]),
+        .library(name: "SocketsAsync", targets: ["SocketsAsync"]),
         .executable(name: "sock", targets: ["sock"]),
     ],
     dependencies: [
@@ -31,6 +32,12 @@ let package = Package(
             dependencies: ["SocketSyscalls", "CSocketShims", .product(name: "SystemPackage", package: "swift-system")],
             swiftSettings: strict
         ),
+        // Layer 3: the event loop and async/await sockets.
+        .target(
+            name: "SocketsAsync",
+            dependencies: ["Sockets", .product(name: "SystemPackage", package: "swift-system")],
+            swiftSettings: strict + [.enableUpcomingFeature("NonisolatedNonsendingByDefault")]
+        ),
         // Layer 4: the command-line tool.
         .executableTarget(
             name: "sock",
@@ -41,12 +48,17 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        // One lock for every test target's descriptor-leak checks: the descriptor table is
-        // per process, and all test targets run in one process.
+        // One lock and one descriptor-leak trait for every test target: the descriptor table
+        // is per process, and all test targets run in one process.
         .target(name: "SocketsTestSupport", path: "Tests/SocketsTestSupport", swiftSettings: strict),
         .testTarget(
             name: "SocketsTests",
             dependencies: ["Sockets", "SocketSyscalls", "SocketsTestSupport"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "SocketsAsyncTests",
+            dependencies: ["SocketsTestSupport", "SocketsAsync", "Sockets", .product(name: "SystemPackage", package: "swift-system")],
             swiftSettings: strict
         ),
         // End-to-end tests of the `sock` tool: they run the built binary (`swift build

@@ -1,4 +1,7 @@
 public import Glibc
+// EINTR and EAGAIN can resolve to the shim module's copy of <errno.h>, depending on the order
+// the compiler loads modules: import it here too, or the inlinable code below may not build.
+public import CSocketShims
 public import SystemPackage
 
 /// The outcome of a call on a descriptor that may be non-blocking: either it completed, or the

@@ -8,9 +8,9 @@ public import Testing
 public struct NoDescriptorLeaks: SuiteTrait, TestTrait, TestScoping {
     /// Runs before the first snapshot: for descriptors that a library opens once, on first
     /// use, and keeps for the life of the process (they are not a leak of the test).
-    let warmUp: @Sendable () -> Void
+    let warmUp: @Sendable () async -> Void
 
-    public init(warmUp: @escaping @Sendable () -> Void = {}) {
+    public init(warmUp: @escaping @Sendable () async -> Void = {}) {
         self.warmUp = warmUp
     }
 
@@ -22,7 +22,7 @@ public struct NoDescriptorLeaks: SuiteTrait, TestTrait, TestScoping {
         // Suites pass through; each test case is checked on its own.
         guard testCase != nil, !test.isSuite else { return try await function() }
         await DescriptorCheckLock.shared.acquire()
-        warmUp()
+        await warmUp()
         let before = openDescriptors()
         do {
             try await function()

@@ -1,0 +1,237 @@
+import Glibc
+import Sockets
+import SocketsAsync
+import Testing
+
+@Suite(.noDescriptorLeaks, .timeLimit(.minutes(1)))
+struct AsyncEchoTests {
+    /// One stream echo: a server task on the loop accepts one connection and echoes it; the
+    /// client sends payloads of several sizes and checks every byte.
+    func streamEcho(listenOn address: SocketAddress, type: SocketType = .stream) async throws {
+        try await withLoop { loop in
+            let listener = try AsyncSocket.listen(on: address, type: type, loop: loop)
+            let bound = try listener.localAddress()
+            let server = Task(executorPreference: loop) {
+                let (connection, _) = try await listener.accept()
+                #expect(loop.inEventLoop)
+                defer { try? connection.close() }
+                try await echoStream(connection)
+                #expect(loop.inEventLoop)
+            }
+            let client = try await AsyncSocket.connect(to: bound, type: type, loop: loop)
+            for (index, size) in [1, 64, 1000, 70_000, 300_000].enumerated() {
+                let payload = testBytes(count: size, seed: UInt64(index))
+                let echoed = try await roundTrip(client, payload)
+                #expect(echoed == payload)
+            }
+            try client.shutdown(.write)
+            #expect(try await client.receive(maxLength: 16).isEmpty)
+            try await server.value
+            try client.close()
+            try listener.close()
+            if case .unix(let unix) = bound, let path = unix.path { unlink(path) }
+        }
+    }
+
+    @Test func tcpIPv4Echo() async throws {
+        try await streamEcho(listenOn: .ipv4(.loopback, port: 0))
+    }
+
+    @Test func tcpIPv6Echo() async throws {
+        try await streamEcho(listenOn: .ipv6(.loopback, port: 0))
+    }
+
+    @Test func unixStreamEcho() async throws {
+        try await streamEcho(listenOn: try .unix(path: uniqueSocketPath("stream")))
+    }
+
+    @Test func unixAbstractStreamEcho() async throws {
+        try await streamEcho(listenOn: try .unix(abstract: "sockets-async-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"))
+    }
+
+    @Test func unixSeqpacketKeepsMessageBoundaries() async throws {
+        try await withLoop { loop in
+            let path = uniqueSocketPath("seqpacket")
+            defer { unlink(path) }
+            let listener = try AsyncSocket.listen(on: try .unix(path: path), type: .sequencedPacket, loop: loop)
+            let server = Task(executorPreference: loop) {
+                let (connection, _) = try await listener.accept()
+                defer { try? connection.close() }
+                // Echo each message as it came: one receive is one message.
+                while true {
+                    let message = try await connection.receive(maxLength: 4096)
+                    if message.isEmpty { return }
+                    #expect(try await connection.send(message) == message.count)
+                }
+            }
+            let client = try await AsyncSocket.connect(to: try .unix(path: path), type: .sequencedPacket, loop: loop)
+            #expect(client.type == .sequencedPacket)
+            let messages = (1...20).map { testBytes(count: $0 * 37, seed: UInt64($0)) }
+            for message in messages { #expect(try await client.send(message) == message.count) }
+            for message in messages {
+                #expect(try await client.receive(maxLength: 4096) == message)
+            }
+            try client.shutdown(.write)
+            try await server.value
+            try client.close()
+            try listener.close()
+        }
+    }
+
+    func datagramEcho(bindTo address: SocketAddress, clientAddress: SocketAddress) async throws {
+        try await withLoop { loop in
+            let server = try AsyncSocket.bind(datagram: address, loop: loop)
+            let serverAddress = try server.localAddress()
+            let echo = Task(executorPreference: loop) {
+                for try await datagram in server.datagrams() {
+                    guard let sender = datagram.sender else { continue }
+                    if datagram.bytes == [0xFF] { return }
+                    _ = try await server.send(datagram.bytes, to: sender)
+                }
+            }
+            let client = try AsyncSocket.bind(datagram: clientAddress, loop: loop)
+            for index in 0..<50 {
+                let payload = testBytes(count: 1 + index * 20, seed: UInt64(index))
+                #expect(try await client.send(payload, to: serverAddress) == payload.count)
+                let reply = try await client.receiveDatagram(deadline: .now + .seconds(5))
+                #expect(reply.bytes == payload)
+                #expect(reply.sender == serverAddress)
+                #expect(!reply.isTruncated)
+            }
+            _ = try await client.send([0xFF], to: serverAddress)
+            try await echo.value
+            try client.close()
+            try server.close()
+        }
+    }
+
+    @Test func udpIPv4Echo() async throws {
+        try await datagramEcho(bindTo: .ipv4(.loopback, port: 0), clientAddress: .ipv4(.loopback, port: 0))
+    }
+
+    @Test func udpIPv6Echo() async throws {
+        try await datagramEcho(bindTo: .ipv6(.loopback, port: 0), clientAddress: .ipv6(.loopback, port: 0))
+    }
+
+    @Test func unixDatagramEcho() async throws {
+        let serverPath = uniqueSocketPath("dgram-server")
+        let clientPath = uniqueSocketPath("dgram-client")
+        defer {
+            unlink(serverPath)
+            unlink(clientPath)
+        }
+        try await datagramEcho(bindTo: try .unix(path: serverPath), clientAddress: try .unix(path: clientPath))
+    }
+
+    @Test func truncatedDatagramSaysSo() async throws {
+        try await withLoop { loop in
+            let (first, second) = try AsyncSocket.pair(.unix, .datagram, loop: loop)
+            _ = try await first.send(testBytes(count: 100, seed: 1))
+            let datagram = try await second.receiveDatagram(maxLength: 10)
+            #expect(datagram.bytes == Array(testBytes(count: 100, seed: 1).prefix(10)))
+            #expect(datagram.isTruncated)
+            try first.close()
+            try second.close()
+        }
+    }
+
+    @Test func datagramsBurstKeepsEveryMessage() async throws {
+        // Many datagrams queued before the reader looks: a short read on a datagram socket
+        // must not be taken as "drained", or the rest would wait for ever.
+        try await withLoop { loop in
+            let (first, second) = try AsyncSocket.pair(.unix, .datagram, loop: loop)
+            for index in 0..<100 { _ = try await first.send([UInt8(index)]) }
+            var seen: [UInt8] = []
+            for _ in 0..<100 {
+                seen.append(contentsOf: try await second.receive(maxLength: 64, deadline: .now + .seconds(5)))
+            }
+            #expect(seen == (0..<100).map { UInt8($0) })
+            try first.close()
+            try second.close()
+        }
+    }
+
+    @Test func rawICMPEchoOverLoopback() async throws {
+        try await withLoop { loop in
+            let raw: AsyncSocket
+            do {
+                raw = try AsyncSocket(.inet, .raw, .icmp, loop: loop)
+            } catch {
+                // Raw sockets need CAP_NET_RAW; the test runs as root here, so this fails loudly.
+                Issue.record("raw ICMP socket: \(error)")
+                return
+            }
+            defer { try? raw.close() }
+            // An ICMP echo request: type 8, code 0, checksum, identifier, sequence, payload.
+            var packet: [UInt8] = [8, 0, 0, 0, 0x12, 0x34, 0, 1] + Array("sockets-async".utf8)
+            var sum: UInt32 = 0
+            for index in stride(from: 0, to: packet.count, by: 2) {
+                sum += UInt32(packet[index]) << 8 | UInt32(index + 1 < packet.count ? packet[index + 1] : 0)
+            }
+            while sum > 0xFFFF { sum = (sum & 0xFFFF) + (sum >> 16) }
+            let checksum = ~UInt16(sum)
+            packet[2] = UInt8(checksum >> 8)
+            packet[3] = UInt8(checksum & 0xFF)
+            _ = try await raw.send(packet, to: .ipv4(.loopback, port: 0))
+            // The raw socket sees our request and the kernel's reply (type 0), IP header first.
+            var gotReply = false
+            for _ in 0..<4 where !gotReply {
+                let datagram = try await raw.receiveDatagram(deadline: .now + .seconds(5))
+                let headerLength = Int(datagram.bytes[0] & 0x0F) * 4
+                let icmp = datagram.bytes.dropFirst(headerLength)
+                if icmp.first == 0 {
+                    gotReply = true
+                    #expect(Array(icmp.dropFirst(8)) == Array("sockets-async".utf8))
+                }
+            }
+            #expect(gotReply)
+        }
+    }
+
+    @Test func manyConcurrentClientsGetTheirOwnBytesBack() async throws {
+        try await withLoop { loop in
+            let server = try SocketServer(on: .ipv4(.loopback, port: 0), loops: [loop])
+            let running = Task { await server.run { connection, _ in try await echoStream(connection) } }
+            let address = server.localAddress
+            let clientCount = 250
+            let failures = try await withThrowingTaskGroup(of: Int.self) { group in
+                for client in 0..<clientCount {
+                    group.addTask(executorPreference: loop) {
+                        let connection = try await AsyncSocket.connect(to: address, loop: loop)
+                        defer { try? connection.close() }
+                        var failures = 0
+                        for round in 0..<3 {
+                            let payload = testBytes(count: 1 + (client * 997 + round * 7919) % 40_000, seed: UInt64(client * 10 + round))
+                            if try await roundTrip(connection, payload) != payload { failures += 1 }
+                        }
+                        return failures
+                    }
+                }
+                return try await group.reduce(0, +)
+            }
+            #expect(failures == 0)
+            server.shutdown(gracePeriod: .seconds(5))
+            await running.value
+            #expect(server.connectionCount == 0)
+        }
+    }
+
+    @Test func independentPeerTalksToAsyncServer() async throws {
+        // socat as the client: a peer that shares no code with this library.
+        try await withLoop { loop in
+            let listener = try AsyncSocket.listen(on: .ipv4(.loopback, port: 0), loop: loop)
+            let port = try listener.localAddress().port ?? 0
+            let server = Task(executorPreference: loop) {
+                let (connection, _) = try await listener.accept(deadline: .now + .seconds(10))
+                defer { try? connection.close() }
+                let line = try await connection.receive(exactly: 6, deadline: .now + .seconds(10))
+                try await connection.sendAll(Array(line.reversed()))
+                try connection.shutdown(.write)
+            }
+            let output = try runProcess("/bin/sh", ["-c", "printf 'abcdef' | socat -t 5 - TCP:127.0.0.1:\(port)"])
+            try await server.value
+            #expect(output == "fedcba")
+            try listener.close()
+        }
+    }
+}
