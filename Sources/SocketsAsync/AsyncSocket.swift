@@ -235,7 +235,7 @@ public final class AsyncSocket: Sendable, CustomStringConvertible {
             if let token = registration.readyToken(direction) {
                 var drained = false
                 if let result = try attempt(&drained) {
-                    if drained { registration.clearReady(direction, token: token) }
+                    if drained { registration.clearDrained(direction, token: token) }
                     return result
                 }
                 registration.clearReady(direction, token: token)

@@ -76,6 +76,9 @@ final class Registration: @unchecked Sendable {
 
     private let readReadiness = Atomic<UInt32>(1)
     private let writeReadiness = Atomic<UInt32>(1)
+    /// Set once epoll reported a read hang-up, hang-up or error: from then on reads end in
+    /// end-of-file or an error, never `EAGAIN`, and no further edge will come.
+    private let hungUp = Atomic<Bool>(false)
     private let waiterIDs = Atomic<UInt64>(0)
     let state = LockedValue(RegistrationState())
 
@@ -117,6 +120,15 @@ final class Registration: @unchecked Sendable {
         }
     }
 
+    /// After a short stream read or write: clears "try" as ``clearReady(_:token:)`` does,
+    /// except for reads once the peer hung up. A short read taken together with the peer's
+    /// FIN leaves end-of-file still to be read, and the hang-up's one edge has already come.
+    @inline(__always)
+    func clearDrained(_ direction: Direction, token: UInt32) {
+        if direction == .read && hungUp.load(ordering: .relaxed) { return }
+        clearReady(direction, token: token)
+    }
+
     /// Records an event: counts it and sets "try".
     @inline(__always)
     private func markReady(_ direction: Direction) {
@@ -147,6 +159,8 @@ final class Registration: @unchecked Sendable {
     func deliver(_ events: EpollEvents) {
         let read = !events.isDisjoint(with: Self.readEvents)
         let write = !events.isDisjoint(with: Self.writeEvents)
+        // Before marking ready: a task that sees the new readiness word sees this too.
+        if !events.isDisjoint(with: [.readHangUp, .hangUp, .error]) { hungUp.store(true, ordering: .relaxed) }
         if read { markReady(.read) }
         if write { markReady(.write) }
         state.withLock { state in

@@ -234,4 +234,54 @@ struct AsyncEchoTests {
             try listener.close()
         }
     }
+
+    /// Data and the peer's FIN arriving together while a receive waits: the receive is short
+    /// (it takes the data), and the next one must still see end-of-file, though no new event
+    /// will come for it.
+    @Test(arguments: [SocketDomain.inet, .unix])
+    func endOfFileQueuedBehindDataIsSeen(domain: SocketDomain) async throws {
+        try await withLoop { loop in
+            for round in 0..<20 {
+                let (peer, local) = try domain == .unix ? Socket.pair(.unix, .stream) : tcpPair()
+                defer { try? peer.close() }
+                let connection = try AsyncSocket(local, loop: loop)
+                defer { try? connection.close() }
+                // No deadline (one would try the receive again when it passes, and so hide a
+                // lost wake-up): a watchdog cancels the reader instead, which fails it.
+                let reader = Task(executorPreference: loop) {
+                    let first = try await connection.receive(maxLength: 4096)
+                    let second = try await connection.receive(maxLength: 4096)
+                    return (first, second)
+                }
+                let watchdog = Task {
+                    try await Task.sleep(for: .seconds(5))
+                    reader.cancel()
+                }
+                defer { watchdog.cancel() }
+                // Send only once the reader waits, so that the bytes and the FIN come in one go.
+                while connection.waitingOperationCount == 0 { await Task.yield() }
+                try peer.sendAll(Array("round \(round)".utf8))
+                try peer.shutdown(.write)
+                let (first, second) = try await reader.value
+                #expect(first == Array("round \(round)".utf8))
+                #expect(second.isEmpty)
+            }
+        }
+    }
+}
+
+/// A connected TCP pair over IPv4 loopback (blocking sockets).
+private func tcpPair() throws -> (Socket, Socket) {
+    let listener = try Socket(.inet, .stream)
+    defer { try? listener.close() }
+    try listener.bind(to: .ipv4(.loopback, port: 0))
+    try listener.listen()
+    let client = try Socket(.inet, .stream)
+    do {
+        try client.connect(to: try listener.localAddress())
+        return (client, try listener.accept().0)
+    } catch {
+        try? client.close()
+        throw error
+    }
 }
