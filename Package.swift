@@ -43,6 +43,7 @@ let package = Package(
             name: "sock",
             dependencies: [
                 "Sockets",
+                "SocketsAsync",
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],

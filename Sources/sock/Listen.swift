@@ -6,7 +6,7 @@ import Synchronization
 
 /// `sock listen`: a server for one client (with standard input and output), many (-k), an
 /// echo server, a chat broker, or a datagram sink.
-struct Listen: ParsableCommand {
+struct Listen: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Listen for connections or datagrams.",
         usage: """
@@ -82,7 +82,7 @@ struct Listen: ParsableCommand {
 
     var framing: Framing { seqpacket ? .sequencedPackets : (udp ? .datagrams : .stream) }
 
-    func run() throws {
+    func run() async throws {
         let (socket, cleanup) = try openAndBind()
         defer {
             try? socket.close()
@@ -100,7 +100,10 @@ struct Listen: ParsableCommand {
         if framing == .datagrams {
             try DatagramServer(socket: socket, echo: echo, verbose: verbose).run()
         } else if keepListening || broker {
-            try ConnectionServer(listener: socket, framing: framing, mode: broker ? .broker : (echo ? .echo : .plain), verbose: verbose).run()
+            // Many clients at once: tasks on the event loop.
+            let server = try ConnectionServer(
+                listener: socket, framing: framing, mode: broker ? .broker : (echo ? .echo : .plain), verbose: verbose)
+            try await server.run()
         } else {
             try serveOne(socket)
         }
@@ -120,7 +123,7 @@ struct Listen: ParsableCommand {
         try? listener.close()
         defer { try? client.close() }
         if echo {
-            try ConnectionServer.echo(client, framing: framing)
+            try echoUntilClosed(client, framing: framing)
         } else {
             try StdioRelay(socket: client, framing: framing, idleTimeout: nil, progress: progress).run()
         }
@@ -233,162 +236,23 @@ final class UnixPathCleanup: Sendable {
     }
 }
 
-/// Serves many connections at once, each on its own thread.
-final class ConnectionServer: Sendable {
-    enum Mode: Sendable {
-        /// Clients' bytes go to standard output; standard input goes to all clients.
-        case plain
-        /// Each client's bytes go back to it.
-        case echo
-        /// Each client's bytes go to every other client (and standard input to all).
-        case broker
-    }
-
-    let listener: Socket
-    let framing: Framing
-    let mode: Mode
-    let verbose: Bool
-    let hub = ClientHub()
-
-    init(listener: Socket, framing: Framing, mode: Mode, verbose: Bool) {
-        self.listener = listener
-        self.framing = framing
-        self.mode = mode
-        self.verbose = verbose
-    }
-
-    /// Accepts until interrupted or until accepting fails for good.
-    func run() throws(ToolError) {
-        if mode != .echo {
-            startThread("stdin-to-clients") { self.broadcastInput() }
-        }
+/// Sends every message or byte back until the client closes (one client, blocking).
+func echoUntilClosed(_ socket: Socket, framing: Framing) throws(ToolError) {
+    let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: framing.bufferSize, alignment: 16)
+    defer { buffer.deallocate() }
+    do {
         while true {
-            let client: Socket
-            let peer: SocketAddress
-            do {
-                (client, peer) = try listener.accept()
-            } catch let error where error.errno == .tooManyOpenFiles || error.errno == .tooManyOpenFilesInSystem || error.errno == .noBufferSpace {
-                // Out of descriptors: say so, let clients finish, and try again.
-                Console.error("sock: \(error)")
-                Thread.sleep(forTimeInterval: 0.1)
-                continue
-            } catch {
-                throw ToolError(error)
-            }
-            let member = hub.add(client)
-            if verbose { Console.error("sock: connection from \(peer)") }
-            startThread("client") { self.serve(member, peer: peer) }
-        }
-    }
-
-    private func serve(_ member: ClientHub.Member, peer: SocketAddress) {
-        defer {
-            hub.remove(member)
-            try? member.socket.close()
-            if verbose { Console.error("sock: \(peer) closed") }
-        }
-        do {
-            switch mode {
-            case .echo:
-                try Self.echo(member.socket, framing: framing)
-            case .broker, .plain:
-                let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: framing.bufferSize, alignment: 16)
-                defer { buffer.deallocate() }
-                while true {
-                    let count = try member.socket.receive(into: buffer)
-                    if count == 0 { break }
-                    let bytes = UnsafeRawBufferPointer(rebasing: buffer[..<count])
-                    if mode == .broker {
-                        hub.broadcast(bytes, except: member, framing: framing)
-                    } else {
-                        do {
-                            try Console.write(bytes)
-                        } catch {
-                            // Nowhere to put what clients send: stop serving.
-                            Interrupts.runActions()
-                            Sock.fail(error)
-                        }
-                    }
-                }
-            }
-        } catch {
-            if verbose { Console.error("sock: \(peer): \(ToolError(error).message)") }
-        }
-    }
-
-    /// Sends every message or byte back until the client closes.
-    static func echo(_ socket: Socket, framing: Framing) throws(ToolError) {
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: framing.bufferSize, alignment: 16)
-        defer { buffer.deallocate() }
-        do {
-            while true {
-                let count = try socket.receive(into: buffer)
-                if count == 0 { break }
-                let bytes = UnsafeRawBufferPointer(rebasing: buffer[..<count])
-                if framing == .stream {
-                    try socket.sendAll(bytes)
-                } else {
-                    _ = try socket.send(bytes)
-                }
-            }
-        } catch {
-            throw ToolError(error)
-        }
-    }
-
-    /// Standard input to every connected client, until its end.
-    private func broadcastInput() {
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: framing.bufferSize, alignment: 16)
-        defer { buffer.deallocate() }
-        while let count = try? Console.read(into: buffer), count > 0 {
-            hub.broadcast(UnsafeRawBufferPointer(rebasing: buffer[..<count]), except: nil, framing: framing)
-        }
-    }
-}
-
-/// The clients connected right now, for broadcasting.
-final class ClientHub: Sendable {
-    final class Member: Sendable {
-        let socket: Socket
-        /// Keeps one sender at a time on this client, so that messages do not interleave.
-        let sendLock = Mutex<Void>(())
-
-        init(socket: Socket) {
-            self.socket = socket
-        }
-    }
-
-    private let members = Mutex<[Member]>([])
-
-    func add(_ socket: Socket) -> Member {
-        let member = Member(socket: socket)
-        members.withLock { $0.append(member) }
-        return member
-    }
-
-    func remove(_ member: Member) {
-        members.withLock { $0.removeAll { $0 === member } }
-    }
-
-    var count: Int { members.withLock { $0.count } }
-
-    /// Sends bytes to every member but one; a member that cannot take them is dropped.
-    func broadcast(_ bytes: UnsafeRawBufferPointer, except sender: Member?, framing: Framing) {
-        let targets = members.withLock { $0.filter { $0 !== sender } }
-        for target in targets {
-            do {
-                try target.sendLock.withLock { (_) throws(SocketError) in
-                    if framing == .stream {
-                        try target.socket.sendAll(bytes)
-                    } else {
-                        _ = try target.socket.send(bytes)
-                    }
-                }
-            } catch {
-                remove(target)
-                try? target.socket.close()
+            let count = try socket.receive(into: buffer)
+            if count == 0 { break }
+            let bytes = UnsafeRawBufferPointer(rebasing: buffer[..<count])
+            if framing == .stream {
+                try socket.sendAll(bytes)
+            } else {
+                _ = try socket.send(bytes)
             }
         }
+    } catch {
+        throw ToolError(error)
     }
 }
 

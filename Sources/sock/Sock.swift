@@ -1,8 +1,13 @@
 import ArgumentParser
+import Foundation
 import Sockets
 import SystemPackage
+import Synchronization
 
 /// `sock`: a netcat-style multi-tool built on the Sockets library.
+///
+/// `listen`, `scan` and `bench` are `AsyncParsableCommand`s (`listen -k`, `scan` and `bench`
+/// run on the SocketsAsync event loop); the others are plain `ParsableCommand`s.
 @main
 struct Sock: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -18,6 +23,9 @@ struct Sock: ParsableCommand {
         ]
     )
 
+    /// A synchronous entry point on purpose: the signal mask set first thing here must stay on
+    /// the main thread (an async `main` hands the main thread to the runtime, which unblocks
+    /// every signal on it, so SIGTERM would kill the process before the clean-up ran).
     static func main() {
         // Sockets send with MSG_NOSIGNAL, but standard output may be a pipe whose reader left:
         // that must be an EPIPE error, not death by SIGPIPE.
@@ -31,10 +39,40 @@ struct Sock: ParsableCommand {
             exitAfterParsing(error)
         }
         do {
-            try command.run()
+            if let asyncCommand = command as? any AsyncParsableCommand {
+                try runAndWait(asyncCommand)
+            } else {
+                try command.run()
+            }
         } catch {
             fail(error)
         }
+    }
+
+    /// Runs an async command in a task and blocks the main thread until it ends.
+    private static func runAndWait(_ command: any AsyncParsableCommand) throws {
+        let parsed = ParsedCommand(command)
+        let outcome = Mutex<Result<Void, any Error>?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        Task {
+            var command = parsed.command
+            do {
+                try await command.run()
+                outcome.withLock { $0 = .success(()) }
+            } catch {
+                outcome.withLock { $0 = .failure(error) }
+            }
+            done.signal()
+        }
+        done.wait()
+        try outcome.withLock { $0 }?.get()
+    }
+
+    /// Moves a parsed command into the task that runs it: the value is only command-line
+    /// arguments, and the main thread does not touch it again.
+    private struct ParsedCommand: @unchecked Sendable {
+        let command: any AsyncParsableCommand
+        init(_ command: any AsyncParsableCommand) { self.command = command }
     }
 
     /// Prints help (status 0) or a usage error (`sock: ...`, status 64) and exits.
