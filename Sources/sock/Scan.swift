@@ -1,24 +1,30 @@
 import ArgumentParser
 import Sockets
+import SocketsAsync
 
 /// `sock scan`: a TCP connect scan with many non-blocking connects in flight.
-struct Scan: ParsableCommand {
+struct Scan: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Find open TCP ports with many non-blocking connects at once (epoll or poll).",
-        usage: "sock scan [-w SECS] [--concurrency N] [--using epoll|poll] [-4|-6] [-v] HOST PORTS",
+        abstract: "Find open TCP ports with many non-blocking connects at once.",
+        usage: "sock scan [-w SECS] [--concurrency N] [--using async|epoll|poll] [-4|-6] [-v] HOST PORTS",
         discussion: """
             Prints each open port (`PORT/tcp open`) on standard output in order, and a summary \
             on standard error. A port is closed when the connection is refused and filtered \
             when nothing answers within -w seconds. Scan only hosts you are allowed to.
 
+            By default (--using async) each connect is a task on the SocketsAsync event loop, \
+            at most --concurrency at a time, each with its own deadline. --using epoll or poll \
+            runs the same scan on one thread over the synchronous core, waiting with epoll(7) \
+            or poll(2) directly, for comparison.
+
             Examples:
               sock scan 127.0.0.1 22,80,443,8000-8100
-              sock scan -w 0.5 --concurrency 1000 --using poll ::1 1-65535
+              sock scan -w 0.5 --concurrency 1000 ::1 1-65535
             """
     )
 
     enum Driver: String, ExpressibleByArgument, CaseIterable {
-        case epoll, poll
+        case async, epoll, poll
     }
 
     @Option(name: [.customShort("w"), .customLong("timeout")], help: ArgumentHelp("Seconds to wait for each connect.", valueName: "SECS"))
@@ -27,8 +33,8 @@ struct Scan: ParsableCommand {
     @Option(help: "How many connects to have in flight at once (1...10000).")
     var concurrency = 256
 
-    @Option(name: .customLong("using"), help: "What waits for the connects: epoll or poll.")
-    var driver: Driver = .epoll
+    @Option(name: .customLong("using"), help: "What waits for the connects: async (the event loop), epoll or poll.")
+    var driver: Driver = .async
 
     @OptionGroup var family: FamilyOptions
 
@@ -45,15 +51,19 @@ struct Scan: ParsableCommand {
         guard (1...10_000).contains(concurrency) else { throw ValidationError("--concurrency \(concurrency) is outside 1...10000") }
     }
 
-    func run() throws {
+    func run() async throws {
         let portList = try Self.parsePorts(ports)
         let waitLimit = try seconds(timeout, option: "-w")
         guard let base = try resolveEndpoint(host: host, port: 1, family: family.family, type: .stream).first else {
             throw ToolError.runtime("no address for \(host)")
         }
         let start = ContinuousClock.now
-        let scanner = PortScanner(base: base, timeout: waitLimit, concurrency: concurrency, driver: driver)
-        let results = try scanner.scan(portList)
+        let results: [UInt16: PortState]
+        if driver == .async {
+            results = try await AsyncPortScanner(base: base, timeout: waitLimit, concurrency: concurrency).scan(portList)
+        } else {
+            results = try PortScanner(base: base, timeout: waitLimit, concurrency: concurrency, driver: driver).scan(portList)
+        }
         let elapsed = start.duration(to: .now)
         var text = ""
         for (port, state) in results.sorted(by: { $0.key < $1.key }) where state == .open || verbose {
@@ -93,6 +103,62 @@ enum PortState: String, Sendable {
     case open, closed, filtered
     /// The connect failed for another reason (unreachable, permission, ...).
     case failed
+}
+
+/// Runs connects as tasks on the event loop, at most `concurrency` at a time, each with its
+/// own deadline.
+struct AsyncPortScanner {
+    let base: SocketAddress
+    let timeout: Duration
+    let concurrency: Int
+    let loop: EventLoop = .shared
+
+    func scan(_ ports: [UInt16]) async throws(ToolError) -> [UInt16: PortState] {
+        let outcome: Result<[UInt16: PortState], ToolError> = await loop.run {
+            await withTaskGroup(of: (UInt16, PortState).self) { group in
+                var results: [UInt16: PortState] = [:]
+                var inFlight = 0
+                var limit = concurrency
+                var pending = ports[...]
+                while let port = pending.first {
+                    if inFlight >= limit, let (done, state) = await group.next() {
+                        results[done] = state
+                        inFlight -= 1
+                        continue
+                    }
+                    let socket: AsyncSocket
+                    do throws(SocketError) {
+                        socket = try AsyncSocket(base.domain, .stream, loop: loop)
+                    } catch {
+                        if error.errno == .tooManyOpenFiles || error.errno == .tooManyOpenFilesInSystem, inFlight > 0 {
+                            // Out of descriptors: go on with fewer at once.
+                            limit = max(1, inFlight)
+                            continue
+                        }
+                        group.cancelAll()
+                        return .failure(ToolError(error))
+                    }
+                    pending.removeFirst()
+                    var address = base
+                    address.setPort(port)
+                    let deadline = ContinuousClock.now.advanced(by: timeout)
+                    inFlight += 1
+                    group.addTask(executorPreference: loop) {
+                        defer { try? socket.close() }
+                        do throws(SocketError) {
+                            try await socket.connect(to: address, deadline: deadline)
+                            return (port, .open)
+                        } catch {
+                            return (port, PortScanner.state(for: error))
+                        }
+                    }
+                }
+                for await (port, state) in group { results[port] = state }
+                return .success(results)
+            }
+        }
+        return try outcome.get()
+    }
 }
 
 /// Runs non-blocking connects, at most `concurrency` at a time, and waits for their outcome
@@ -204,6 +270,7 @@ final class PortScanner {
     }
 
     static func state(for error: SocketError) -> PortState {
+        if error.isTimeout { return .filtered }
         switch error.errno {
         case .connectionRefused?, .connectionReset?: return .closed
         case .timedOut?: return .filtered
