@@ -1,15 +1,16 @@
 import ArgumentParser
 import Foundation
 import Sockets
+import SocketsAsync
 import Synchronization
 
 /// `sock bench`: a server and clients on loopback, measuring throughput or latency.
-struct Bench: ParsableCommand {
+struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure throughput or latency over loopback (server and clients in this process).",
         usage: """
             sock bench [tcp|udp|unix] [--mode throughput|latency] [--size BYTES]
-                       [--connections N] [--duration SECS] [--json]
+                       [--connections N] [--duration SECS] [--loops N | --sync] [--json]
             """,
         discussion: """
             throughput: each connection sends messages of --size bytes as fast as it can; \
@@ -17,13 +18,20 @@ struct Bench: ParsableCommand {
             waits for the server to echo them (one in flight), timing each round trip. Prints \
             bytes/s, messages/s and latency percentiles (p50, p99; per send in throughput \
             mode); --json prints one JSON object. A live progress line appears when standard \
-            error is a terminal. Threads run where the scheduler puts them: pin with taskset \
-            for repeatable numbers.
+            error is a terminal.
+
+            The server and the clients are tasks on SocketsAsync event loops (--loops, one per \
+            processor by default; client i runs on loop i mod N and the server's side of the \
+            i-th connection on the next loop). --sync runs them instead on threads over the \
+            blocking core, a thread per socket, for comparison. Threads run where the \
+            scheduler puts them: pin with taskset for repeatable numbers.
 
             Examples:
               sock bench
               sock bench unix --mode latency --duration 5
               sock bench udp --size 1400 --connections 4 --json
+              sock bench tcp --mode latency --loops 1     (client and server on one thread)
+              sock bench tcp --mode latency --sync        (the same on blocking threads)
             """
     )
 
@@ -50,6 +58,12 @@ struct Bench: ParsableCommand {
     @Option(help: ArgumentHelp("Seconds to run (0.1...3600).", valueName: "SECS"))
     var duration = 3.0
 
+    @Option(help: ArgumentHelp("Event loops to run on (1...64; default: one per processor).", valueName: "N"))
+    var loops: Int?
+
+    @Flag(help: "Use threads over the blocking core instead of the event loop, for comparison.")
+    var sync = false
+
     @Flag(help: "Print JSON.")
     var json = false
 
@@ -63,18 +77,33 @@ struct Bench: ParsableCommand {
         guard (1...1000).contains(connections) else { throw ValidationError("--connections \(connections) is outside 1...1000") }
         let largest = transport == .udp ? 65_507 : 16 * 1024 * 1024
         guard (1...largest).contains(messageSize) else { throw ValidationError("--size \(messageSize) is outside 1...\(largest) for \(transport.rawValue)") }
+        if let loops {
+            guard (1...64).contains(loops) else { throw ValidationError("--loops \(loops) is outside 1...64") }
+            if sync { throw ValidationError("--loops and --sync cannot be used together") }
+        }
     }
 
-    func run() throws {
+    func run() async throws {
         let runTime = try seconds(duration, option: "--duration", minimum: 0.1, maximum: 3600)
-        let benchmark = Benchmark(transport: transport, mode: mode, size: messageSize, connections: connections, duration: runTime)
-        let result = try benchmark.run(showProgress: Console.errorIsTerminal && !json)
+        let showProgress = Console.errorIsTerminal && !json
+        let result: BenchResult
+        if sync {
+            let benchmark = Benchmark(transport: transport, mode: mode, size: messageSize, connections: connections, duration: runTime)
+            result = try benchmark.run(showProgress: showProgress)
+        } else {
+            let benchmark = AsyncBenchmark(
+                transport: transport, mode: mode, size: messageSize, connections: connections, duration: runTime,
+                loopCount: loops ?? max(1, min(EventLoopGroup.processorCount, 64)))
+            result = try await benchmark.run(showProgress: showProgress)
+        }
         try Console.out(json ? result.json : result.table)
     }
 }
 
 /// What a benchmark measured.
 struct BenchResult {
+    /// What ran it: "event loop" (with the number of loops) or "threads".
+    var engine: Engine
     var transport: Bench.Transport
     var mode: Bench.Mode
     var connections: Int
@@ -86,6 +115,25 @@ struct BenchResult {
     var lost: Int
     /// Microseconds: round trips (latency mode) or sends (throughput mode).
     var samples: [Double]
+
+    enum Engine {
+        case eventLoops(Int)
+        case threads
+
+        var name: String {
+            switch self {
+            case .eventLoops: return "async"
+            case .threads: return "threads"
+            }
+        }
+
+        var label: String {
+            switch self {
+            case .eventLoops(let count): return "event loop\(count == 1 ? "" : "s") (\(count)), async/await"
+            case .threads: return "a thread per socket, blocking calls (--sync)"
+            }
+        }
+    }
 
     var bytesPerSecond: Double { Double(bytes) / max(elapsed.seconds, 1e-9) }
     var messagesPerSecond: Double { Double(messages) / max(elapsed.seconds, 1e-9) }
@@ -112,8 +160,14 @@ struct BenchResult {
             ["\(sampleKind) min / max", "\(microseconds(samples.first)) / \(microseconds(samples.last))"],
         ]
         if transport == .udp { rows.append(["lost datagrams", Format.count(Double(lost))]) }
+        rows.append(["engine", engine.label])
         return "sock bench: \(transport.rawValue) \(mode.rawValue), \(connections) connection\(plural), \(size)-byte messages\n\n"
             + Format.table(["metric", "value"], rows)
+    }
+
+    private var loopCountJSON: String {
+        if case .eventLoops(let count) = engine { return String(count) }
+        return "null"
     }
 
     var json: String {
@@ -122,7 +176,7 @@ struct BenchResult {
             return String(format: "%.3f", value)
         }
         return """
-            {"transport": "\(transport.rawValue)", "mode": "\(mode.rawValue)", "connections": \(connections), \
+            {"engine": "\(engine.name)", "event_loops": \(loopCountJSON), "transport": "\(transport.rawValue)", "mode": "\(mode.rawValue)", "connections": \(connections), \
             "message_size": \(size), "duration_seconds": \(number(elapsed.seconds)), "bytes": \(bytes), \
             "messages": \(messages), "lost": \(lost), "bytes_per_second": \(number(bytesPerSecond)), \
             "messages_per_second": \(number(messagesPerSecond)), "latency_us": {"kind": "\(sampleKind)", \
@@ -133,7 +187,7 @@ struct BenchResult {
     }
 }
 
-/// Runs one benchmark: servers and clients on threads of this process.
+/// Runs one benchmark: servers and clients on threads of this process (`--sync`).
 final class Benchmark: Sendable {
     let transport: Bench.Transport
     let mode: Bench.Mode
@@ -252,7 +306,7 @@ final class Benchmark: Sendable {
             : (transport == .udp ? receivedMessages.load(ordering: .relaxed) : bytes / size)
         let lost = transport == .udp && mode == .throughput ? max(0, sentMessages.load(ordering: .relaxed) - receivedMessages.load(ordering: .relaxed)) : 0
         return BenchResult(
-            transport: transport, mode: mode, connections: connections, size: size, elapsed: elapsed,
+            engine: .threads, transport: transport, mode: mode, connections: connections, size: size, elapsed: elapsed,
             bytes: bytes, messages: messages, lost: lost, samples: samples.withLock { $0.sorted() })
     }
 

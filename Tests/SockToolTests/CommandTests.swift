@@ -125,12 +125,20 @@ struct CommandTests {
         ["bench", "unix", "--mode", "latency", "--duration", "0.5", "--json"],
         ["bench", "udp", "--connections", "2", "--duration", "0.5", "--json"],
         ["bench", "tcp", "--mode", "latency", "--connections", "3", "--size", "100", "--duration", "0.5", "--json"],
+        ["bench", "unix", "--mode", "latency", "--loops", "1", "--duration", "0.3", "--json"],
+        ["bench", "tcp", "--sync", "--duration", "0.3", "--json"],
+        ["bench", "udp", "--mode", "latency", "--sync", "--duration", "0.3", "--json"],
     ])
     func benchPrintsJSON(arguments: [String]) throws {
         let child = try sock(arguments: arguments)
         #expect(child.wait(timeout: 60) == 0, "stderr: \(child.errors.text)")
         let object = try #require(try json(child) as? [String: Any], "not JSON: \(child.output.text)")
         #expect(object["transport"] as? String == arguments[1])
+        // The event loop unless --sync asked for threads.
+        let sync = arguments.contains("--sync")
+        #expect(object["engine"] as? String == (sync ? "threads" : "async"))
+        if arguments.contains("--loops") { #expect(object["event_loops"] as? Int == 1) }
+        if sync { #expect(object["event_loops"] is NSNull) }
         #expect((object["bytes"] as? Int ?? 0) > 0)
         #expect((object["messages"] as? Int ?? 0) > 0)
         #expect((object["bytes_per_second"] as? Double ?? 0) > 0)
