@@ -103,15 +103,20 @@ enum Console {
 
     /// Reads from standard input; 0 at end-of-file.
     static func read(into buffer: UnsafeMutableRawBufferPointer) throws(ToolError) -> Int {
+        try read(.standardInput, name: "stdin", into: buffer)
+    }
+
+    /// Reads from a file, pipe or device; 0 at end-of-file. A descriptor left non-blocking
+    /// by whoever opened it is waited for with `poll`.
+    static func read(_ file: FileDescriptor, name: String, into buffer: UnsafeMutableRawBufferPointer) throws(ToolError) -> Int {
         while true {
             do {
-                return try FileDescriptor.standardInput.read(into: buffer)
+                return try file.read(into: buffer)
             } catch Errno.resourceTemporarilyUnavailable {
-                // Standard input was left non-blocking by whoever started us: wait for data.
-                var entries = [PollEntry(descriptor: 0, events: .readable)]
+                var entries = [PollEntry(descriptor: file.rawValue, events: .readable)]
                 _ = try? Socket.poll(&entries, timeout: .seconds(1))
             } catch {
-                throw ToolError.runtime("read(stdin): \(describe(error))")
+                throw ToolError.runtime("read(\(name)): \(describe(error))")
             }
         }
     }

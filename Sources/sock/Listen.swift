@@ -11,7 +11,9 @@ struct Listen: AsyncParsableCommand {
         abstract: "Listen for connections or datagrams.",
         usage: """
             sock listen [-u] [-k] [--echo|--broker] [-4|-6] [-v] [--progress] [HOST] PORT
+            sock listen -u --multicast GROUP [--interface IFACE] [-v] [HOST] PORT
             sock listen -U PATH [--seqpacket|-u] [-k] [--echo|--broker] [-v]
+            sock listen -U PATH [--seqpacket] [-k] --receive-fd [-v]
             """,
         discussion: """
             Binds to HOST (127.0.0.1 by default, ::1 with -6; 0.0.0.0 or :: only when given) and \
@@ -25,8 +27,21 @@ struct Listen: AsyncParsableCommand {
             (a chat room; implies -k).
 
             With -u it receives datagrams and prints each one's payload (--echo also sends it \
-            back); standard input goes to the latest sender. A Unix listener (-U) removes its \
-            socket file when it exits, and refuses to remove anything that is not a socket.
+            back); standard input goes to the latest sender. --multicast GROUP (repeatable) joins \
+            an IPv4 or IPv6 multicast group on --interface (an address, name or index; by \
+            default the interface the routing table picks), binds to the wildcard address unless \
+            HOST is given, and prints only datagrams sent to the groups joined (IP_MULTICAST_ALL \
+            off); SO_REUSEADDR lets several listeners share the port.
+
+            --receive-fd takes open descriptors passed over the Unix socket (SCM_RIGHTS, as sent \
+            by `sock connect -U PATH --send-fd FILE`): for each it prints on standard error what \
+            it refers to (its type, the path from /proc/self/fd, its size, its access mode) and \
+            the label that came with it, then copies what it reads from it to standard output. \
+            Other bytes on the connection are ignored. Without -k it serves one connection; \
+            with -k, one after another.
+
+            A Unix listener (-U) removes its socket file when it exits, and refuses to remove \
+            anything that is not a socket.
 
             Examples:
               sock listen 8080                        (one client, then exit)
@@ -34,6 +49,8 @@ struct Listen: AsyncParsableCommand {
               sock listen -k --broker 0.0.0.0 7000    (chat room on every interface)
               sock listen -u 5353                     (print UDP datagrams)
               sock listen -U /tmp/app.sock --seqpacket --echo
+              sock listen -u --multicast 239.1.2.3 --interface eth0 5000
+              sock listen -U /tmp/fd.sock --receive-fd     (then: sock connect -U /tmp/fd.sock --send-fd FILE)
             """
     )
 
@@ -63,6 +80,15 @@ struct Listen: AsyncParsableCommand {
     @Flag(help: "Show the bytes moved and the throughput on standard error (single client).")
     var progress = false
 
+    @Option(name: .customLong("multicast"), help: ArgumentHelp("With -u: join this multicast group (IPv4 or IPv6; repeat for several).", valueName: "GROUP"))
+    var multicastGroups: [String] = []
+
+    @Option(name: .customLong("interface"), help: ArgumentHelp("With --multicast: the interface to join on, by address, name or index.", valueName: "IFACE"))
+    var multicastInterface: String?
+
+    @Flag(name: .customLong("receive-fd"), help: "With -U: take descriptors passed with SCM_RIGHTS and copy what they read to standard output.")
+    var receiveDescriptors = false
+
     @Argument(help: ArgumentHelp("[HOST] PORT: the address to bind (HOST defaults to 127.0.0.1).", valueName: "host-and-port"))
     var endpoint: [String] = []
 
@@ -78,6 +104,14 @@ struct Listen: AsyncParsableCommand {
             if seqpacket { throw ValidationError("--seqpacket needs -U PATH") }
         }
         if broker && udp { throw ValidationError("--broker needs a connection-oriented socket (not -u)") }
+        if !multicastGroups.isEmpty {
+            if !udp || unixPath != nil { throw ValidationError("--multicast needs -u (UDP over IPv4 or IPv6)") }
+        }
+        if multicastInterface != nil && multicastGroups.isEmpty { throw ValidationError("--interface needs --multicast GROUP") }
+        if receiveDescriptors {
+            if unixPath == nil || udp { throw ValidationError("--receive-fd needs -U PATH (a Unix stream or --seqpacket socket)") }
+            if echo || broker { throw ValidationError("--receive-fd cannot be used with --echo or --broker") }
+        }
     }
 
     var framing: Framing { seqpacket ? .sequencedPackets : (udp ? .datagrams : .stream) }
@@ -99,6 +133,10 @@ struct Listen: AsyncParsableCommand {
         Console.error("listening on \(local)")
         if framing == .datagrams {
             try DatagramServer(socket: socket, echo: echo, verbose: verbose).run()
+        } else if receiveDescriptors {
+            // One connection at a time on this thread: what the descriptors read goes to
+            // standard output, which would interleave if clients were served at once.
+            try DescriptorReceiver(listener: socket, keepListening: keepListening, verbose: verbose).run()
         } else if keepListening || broker {
             // Many clients at once: tasks on the event loop.
             let server = try ConnectionServer(
@@ -154,26 +192,52 @@ struct Listen: AsyncParsableCommand {
                 throw ToolError(error)
             }
         }
-        let host = endpoint.count == 2 ? endpoint[0] : (family.ipv6 ? "::1" : "127.0.0.1")
+        let groups = try MulticastSupport.groups(multicastGroups)
+        var wantedFamily = family.family
+        if let group = groups.first {
+            let groupFamily = MulticastSupport.domain(of: group)
+            if let wantedFamily, wantedFamily != groupFamily {
+                throw ToolError.usage("--multicast \(group) is not an \(wantedFamily == .inet ? "IPv4" : "IPv6") address")
+            }
+            wantedFamily = groupFamily
+        }
+        // A multicast listener takes the group's datagrams on any interface's address.
+        let defaultHost = groups.isEmpty ? (family.ipv6 ? "::1" : "127.0.0.1") : (wantedFamily == .inet6 ? "::" : "0.0.0.0")
+        let host = endpoint.count == 2 ? endpoint[0] : defaultHost
         let port = try parsePort(endpoint[endpoint.count - 1], protocol: udp ? "udp" : "tcp", allowZero: true)
-        let addresses = try resolveEndpoint(host: host, port: port, family: family.family, type: type, passive: true)
-        var lastError: SocketError?
+        let addresses = try resolveEndpoint(host: host, port: port, family: wantedFamily, type: type, passive: true)
+        let interface = try multicastInterface.map { (text) throws(ToolError) in
+            try MulticastSupport.interface(text, option: "--interface", family: wantedFamily ?? .inet)
+        }
+        var lastError: (any Error)?
         for address in addresses {
-            do throws(SocketError) {
+            do {
                 let socket = try Socket(address.domain, type)
                 do {
-                    if type == .stream { try socket.set(.reuseAddress, true) }
+                    if type == .stream || !groups.isEmpty { try socket.set(.reuseAddress, true) }
+                    if address.domain == .inet6 && !groups.isEmpty { try socket.set(.ipv6Only, true) }
                     try socket.bind(to: address)
+                    if !groups.isEmpty { try joinGroups(socket, groups, on: interface, family: address.domain) }
                     return (socket, nil)
                 } catch {
                     try? socket.close()
                     throw error
                 }
+            } catch let error as ToolError {
+                throw error
             } catch {
                 lastError = error
             }
         }
         throw ToolError(lastError ?? SocketError("bind", address: host, reason: .invalidArgument("no address")))
+    }
+
+    private func joinGroups(_ socket: Socket, _ groups: [IPAddress], on interface: MulticastSupport.Interface?, family: SocketDomain) throws(ToolError) {
+        try MulticastSupport.receiveOnlyJoinedGroups(socket, family: family)
+        for group in groups {
+            try MulticastSupport.join(socket, group, on: interface)
+            if verbose { Console.error("sock: joined \(group) on \(interface?.description ?? "the default interface")") }
+        }
     }
 }
 

@@ -1,5 +1,6 @@
 import Foundation
 import Sockets
+import SystemPackage
 import Synchronization
 
 /// How the bytes on a socket are framed.
@@ -68,8 +69,19 @@ final class TransferProgress: Sendable {
     }
 }
 
-/// Copies standard input to a connected socket and the socket to standard output, one
-/// thread per direction, byte-exact.
+/// What a relay sends.
+enum RelaySource: Sendable {
+    /// Standard input, read and sent as it comes.
+    case standardInput
+    /// A regular file, sent with `sendfile(2)` from its start (the bytes never enter this
+    /// process).
+    case file(FileDescriptor, path: String)
+    /// One open descriptor, passed with `SCM_RIGHTS` (carried by the label's bytes).
+    case descriptor(CInt, label: String)
+}
+
+/// Copies standard input (or a file, or a passed descriptor) to a connected socket and the
+/// socket to standard output, one thread per direction, byte-exact.
 ///
 /// A stream ends when the peer has closed its side and standard input is done (at its end the
 /// write side is shut down, a half-close, and reading goes on). Datagram sessions, which have
@@ -77,6 +89,7 @@ final class TransferProgress: Sendable {
 final class StdioRelay: Sendable {
     let socket: Socket
     let framing: Framing
+    let source: RelaySource
     /// Stop when nothing moved either way for this long (`-w`).
     let idleTimeout: Duration?
     /// For datagrams: how long to wait for replies once the input has ended.
@@ -93,9 +106,13 @@ final class StdioRelay: Sendable {
     private let state = Mutex(State())
     private let changed = DispatchSemaphore(value: 0)
 
-    init(socket: Socket, framing: Framing, idleTimeout: Duration?, linger: Duration = .seconds(1), progress: Bool) {
+    init(
+        socket: Socket, framing: Framing, source: RelaySource = .standardInput, idleTimeout: Duration?,
+        linger: Duration = .seconds(1), progress: Bool
+    ) {
         self.socket = socket
         self.framing = framing
+        self.source = source
         self.idleTimeout = idleTimeout
         self.linger = linger
         self.progress = TransferProgress(enabled: progress)
@@ -112,7 +129,8 @@ final class StdioRelay: Sendable {
     /// Runs until the session ends; throws the first failure.
     @discardableResult
     func run() throws(ToolError) -> Ending {
-        let inputIsTerminal = Console.inputIsTerminal
+        // Reading a terminal may never end: then the session ends with the peer's side.
+        let inputIsTerminal = { if case .standardInput = source { return Console.inputIsTerminal } else { return false } }()
         startThread("stdin-to-socket") { self.copyInput() }
         startThread("socket-to-stdout") { self.copyOutput() }
         defer { progress.finish() }
@@ -137,8 +155,64 @@ final class StdioRelay: Sendable {
         state.withLock { $0.lastActivity = .now }
     }
 
-    /// Standard input to the socket; at end-of-input, shut down writing.
+    /// The source to the socket; at its end, shut down writing.
     private func copyInput() {
+        switch source {
+        case .standardInput:
+            copyStandardInput()
+        case .file(let file, let path):
+            finishInput {  () throws(ToolError) in try sendFile(file, path: path) }
+        case .descriptor(let fd, let label):
+            finishInput { () throws(ToolError) in
+                do {
+                    try socket.sendDescriptors([fd], bytes: Array(label.utf8))
+                } catch {
+                    throw ToolError(error)
+                }
+            }
+        }
+    }
+
+    /// Runs `send`, then half-closes and records the end of input (or the failure).
+    private func finishInput(_ send: () throws(ToolError) -> Void) {
+        do throws(ToolError) {
+            try send()
+            if framing != .datagrams {
+                do {
+                    try shutdownWriting()
+                } catch {
+                    throw ToolError(error)
+                }
+            }
+            update { $0.inputDone = true; $0.lastActivity = .now }
+        } catch {
+            update { $0.failure = $0.failure ?? error }
+        }
+    }
+
+    /// Sends a file with `sendfile(2)`, a few MiB per call so that progress and the idle
+    /// timer see it move.
+    private func sendFile(_ file: FileDescriptor, path: String) throws(ToolError) {
+        let chunk: Int64 = 4 << 20
+        var offset: Int64 = 0
+        while true {
+            let sent: Int64
+            do {
+                sent = try socket.sendFile(from: file.rawValue, offset: offset, count: chunk)
+            } catch {
+                // The peer went away after closing its side: not a failure of ours.
+                if state.withLock({ $0.outputDone }) { return }
+                throw ToolError.runtime("\(error) (sending \(path))")
+            }
+            offset += sent
+            progress.sent.add(Int(sent), ordering: .relaxed)
+            touch()
+            if sent < chunk { return }
+        }
+    }
+
+    /// Standard input to the socket; at end-of-input, shut down writing.
+    private func copyStandardInput() {
         let capacity = framing == .datagrams ? 65_507 : framing.bufferSize
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: capacity, alignment: 16)
         defer { buffer.deallocate() }

@@ -35,6 +35,24 @@ struct ErrorTests {
         (["bench", "--size", "0"], "--size"),
         (["bench", "carrier-pigeon"], "carrier-pigeon"),
         (["frobnicate"], "frobnicate"),
+        (["bench", "--loops", "0"], "--loops 0 is outside 1...64"),
+        (["bench", "--sync", "--loops", "2"], "cannot be used together"),
+        (["scan", "--using", "kqueue", "127.0.0.1", "80"], "kqueue"),
+        (["connect", "-u", "--file", "/etc/hostname", "127.0.0.1", "9"], "--file needs a stream socket"),
+        (["connect", "--file", "/tmp", "127.0.0.1", "9"], "not a regular file"),
+        (["connect", "--file", "/etc/hostname", "--send-fd", "/etc/hostname", "-U", "/tmp/x"], "cannot be used together"),
+        (["connect", "--send-fd", "/etc/hostname", "127.0.0.1", "9"], "--send-fd needs -U PATH"),
+        (["connect", "-u", "--multicast-ttl", "300", "239.1.2.3", "9"], "--multicast-ttl 300 is outside 0...255"),
+        (["connect", "--multicast-ttl", "3", "239.1.2.3", "9"], "need -u"),
+        (["connect", "-u", "--multicast-ttl", "3", "127.0.0.1", "9"], "need a multicast destination"),
+        (["connect", "-u", "--multicast-interface", "no-such-if0", "239.1.2.3", "9"], "no such interface"),
+        (["listen", "--multicast", "239.1.2.3", "0"], "--multicast needs -u"),
+        (["listen", "-u", "--multicast", "10.1.2.3", "0"], "not a multicast address"),
+        (["listen", "-u", "--multicast", "239.1.2.3", "--multicast", "ff15::1", "0"], "must all be IPv4 or all IPv6"),
+        (["listen", "-u", "-6", "--multicast", "239.1.2.3", "0"], "is not an IPv6 address"),
+        (["listen", "-u", "--interface", "lo", "0"], "--interface needs --multicast"),
+        (["listen", "--receive-fd", "0"], "--receive-fd needs -U PATH"),
+        (["listen", "-U", "/tmp/x", "--receive-fd", "--echo"], "cannot be used with --echo"),
     ])
     func usageErrorsExit64(arguments: [String], message: String) throws {
         let child = try sock(arguments: arguments)
@@ -43,6 +61,17 @@ struct ErrorTests {
         #expect(child.errors.text.hasPrefix("sock: "), "\(arguments): \(child.errors.text)")
         #expect(child.errors.text.contains(message), "\(arguments): \(child.errors.text)")
         #expect(child.output.text.isEmpty)
+    }
+
+    @Test func missingFileExits1BeforeConnecting() throws {
+        let path = temporaryPath("missing")
+        // Port 9 on loopback: nothing is contacted, since the file is opened first.
+        let child = try sock("connect", "--file", path, "127.0.0.1", "9")
+        #expect(child.wait() == 1)
+        #expect(child.errors.text == "sock: open(\(path)): No such file or directory (ENOENT)\n")
+        let fd = try sock("connect", "-U", path + ".sock", "--send-fd", path)
+        #expect(fd.wait() == 1)
+        #expect(fd.errors.text == "sock: open(\(path)): No such file or directory (ENOENT)\n")
     }
 
     @Test func refusedConnectionExits1() throws {
