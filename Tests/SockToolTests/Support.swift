@@ -304,8 +304,13 @@ func firstLineNumber(_ child: Child, sourceLocation: SourceLocation = #_sourceLo
     return try #require(Int(line.trimmingCharacters(in: .whitespaces)), "not a number: \(line)", sourceLocation: sourceLocation)
 }
 
-/// Random bytes.
+/// Random bytes (from /dev/urandom: drawing megabytes one byte at a time is slow in debug
+/// builds).
 func randomBytes(_ count: Int) -> [UInt8] {
+    if let handle = FileHandle(forReadingAtPath: "/dev/urandom") {
+        defer { try? handle.close() }
+        if let data = try? handle.read(upToCount: count), data.count == count { return [UInt8](data) }
+    }
     var generator = SystemRandomNumberGenerator()
     return (0..<count).map { _ in UInt8.random(in: 0...255, using: &generator) }
 }
