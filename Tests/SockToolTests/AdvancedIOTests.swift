@@ -187,6 +187,33 @@ struct AdvancedIOTests {
         #expect(v6.output.text == "hello v6\n")
     }
 
+    // MARK: scan on the event loop
+
+    @Test func asyncScanGivesEachConnectItsOwnDeadline() throws {
+        // A listener with a full accept queue drops new SYNs: its port can only time out
+        // (filtered); a bound port without a listener refuses (closed); one listens (open).
+        let holder = try python("""
+            import socket, sys
+            full = socket.socket(); full.bind(('127.0.0.1', 0)); full.listen(0)
+            filler = socket.create_connection(full.getsockname())
+            closed = socket.socket(); closed.bind(('127.0.0.1', 0))
+            open_ = socket.socket(); open_.bind(('127.0.0.1', 0)); open_.listen(8)
+            print(full.getsockname()[1], closed.getsockname()[1], open_.getsockname()[1])
+            sys.stdin.readline()
+            """, input: .pipe)
+        #expect(holder.output.wait(timeout: 20) { $0.contains("\n") })
+        let ports = holder.output.text.split(whereSeparator: \.isWhitespace).compactMap { Int($0) }
+        try #require(ports.count == 3, "python printed \(holder.output.text)")
+        let (filtered, closed, open) = (ports[0], ports[1], ports[2])
+        let child = try sock("scan", "-v", "-w", "0.3", "--concurrency", "2", "127.0.0.1", "\(filtered),\(closed),\(open)")
+        #expect(child.wait(timeout: 20) == 0, "stderr: \(child.errors.text)")
+        let expected = [(filtered, "filtered"), (closed, "closed"), (open, "open")].sorted { $0.0 < $1.0 }
+        #expect(child.output.text == expected.map { "\($0.0)/tcp \($0.1)\n" }.joined())
+        #expect(child.errors.text.contains("with async: 1 open, 1 closed, 1 filtered"), "stderr: \(child.errors.text)")
+        try holder.write("done\n")
+        holder.wait()
+    }
+
     // MARK: listen -k with standard input
 
     @Test func keepListeningSendsStandardInputToEveryClient() throws {
