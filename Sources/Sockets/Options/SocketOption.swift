@@ -255,3 +255,75 @@ extension Socket {
         }
     }
 }
+
+// MARK: - Values as bytes, without a socket
+
+/// Runs an option codec on caller bytes, turning its errors into ``SocketError``s.
+private func decodeOption<Value>(_ codec: OptionCodec<Value>, _ cName: String, _ bytes: UnsafeRawBufferPointer) throws(SocketError) -> Value {
+    do throws(InvalidOptionValue) {
+        return try codec.decode(bytes)
+    } catch {
+        throw SocketError.invalid("decode \(cName)", nil, error.why)
+    }
+}
+
+/// Encodes a value into a new array as `setsockopt(2)` would get it.
+private func encodeOption<Value>(_ codec: OptionCodec<Value>, _ cName: String, _ value: Value) throws(SocketError) -> [UInt8] {
+    var bytes = [UInt8](repeating: 0, count: codec.capacity)
+    let length = try withUnsafeTemporaryAllocation(byteCount: codec.capacity, alignment: 16) { (buffer) throws(SocketError) -> Int in
+        buffer.initializeMemory(as: UInt8.self, repeating: 0)
+        let length: Int
+        do throws(InvalidOptionValue) {
+            length = try codec.encode(value, buffer)
+        } catch {
+            throw SocketError.invalid("encode \(cName)", nil, error.why)
+        }
+        bytes.withUnsafeMutableBytes { $0.copyMemory(from: UnsafeRawBufferPointer(rebasing: buffer[..<length])) }
+        return length
+    }
+    bytes.removeSubrange(length...)
+    return bytes
+}
+
+extension SocketOption {
+    /// Decodes a value from the bytes `getsockopt(2)` reported for this option, as
+    /// `Socket.get(_:)` does: for bytes read with the raw
+    /// ``Socket/getOption(level:name:maxLength:)`` or kept from elsewhere. Reads only `bytes`.
+    /// - Throws: ``SocketError/Reason/invalidArgument(_:)`` when the length or contents do not
+    ///   fit this option's C type.
+    public func decode(_ bytes: UnsafeRawBufferPointer) throws(SocketError) -> Value {
+        try decodeOption(codec, cName, bytes)
+    }
+
+    /// Decodes a value from an array (see ``decode(_:)-(UnsafeRawBufferPointer)``).
+    public func decode(_ bytes: [UInt8]) throws(SocketError) -> Value {
+        try bytes.withBytesTyped { (buffer) throws(SocketError) in try decode(buffer) }
+    }
+
+    /// Encodes a value as `setsockopt(2)` gets it, validating it first as
+    /// `Socket.set(_:_:)` does; no system call.
+    /// - Throws: ``SocketError/Reason/invalidArgument(_:)`` for a value out of range.
+    public func encode(_ value: Value) throws(SocketError) -> [UInt8] {
+        try encodeOption(codec, cName, value)
+    }
+}
+
+extension ReadOnlySocketOption {
+    /// Decodes a value from the bytes `getsockopt(2)` reported for this option (see
+    /// ``SocketOption/decode(_:)-(UnsafeRawBufferPointer)``).
+    public func decode(_ bytes: UnsafeRawBufferPointer) throws(SocketError) -> Value {
+        try decodeOption(codec, cName, bytes)
+    }
+
+    /// Decodes a value from an array.
+    public func decode(_ bytes: [UInt8]) throws(SocketError) -> Value {
+        try bytes.withBytesTyped { (buffer) throws(SocketError) in try decode(buffer) }
+    }
+}
+
+extension WriteOnlySocketOption {
+    /// Encodes a value as `setsockopt(2)` gets it, validating it first; no system call.
+    public func encode(_ value: Value) throws(SocketError) -> [UInt8] {
+        try encodeOption(codec, cName, value)
+    }
+}
