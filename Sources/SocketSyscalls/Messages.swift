@@ -90,6 +90,36 @@ extension Syscall {
         return Int64(status.st_size)
     }
 
+    /// The corresponding C function is `fchmod(2)`. On an unbound Unix socket it sets the
+    /// mode its file gets at `bind(2)` (less the umask).
+    @inlinable
+    public static func fchmod(_ fd: CInt, _ mode: mode_t) throws(Errno) {
+        _ = try retryingInterrupts { Glibc.fchmod(fd, mode) }
+    }
+
+    /// The type and permission bits (`st_mode`) of what `path` names, not following a final
+    /// symbolic link: `lstat(2)`.
+    @inlinable
+    public static func linkMode(_ path: String) throws(Errno) -> mode_t {
+        var status = stat()
+        _ = try retryingInterrupts { Glibc.lstat(path, &status) }
+        return status.st_mode
+    }
+
+    /// Sets the permissions of the socket file at `path` (`chmod(2)`), but only if `path`
+    /// names a socket itself, not a symbolic link or anything else: it is opened with
+    /// `O_PATH | O_NOFOLLOW`, checked with `fstat(2)`, and changed through `/proc/self/fd`.
+    /// - Throws: `ENOTSOCK` when the path is not a socket, else the calls' errors.
+    @inlinable
+    public static func changeSocketFileMode(_ path: String, _ mode: mode_t) throws(Errno) {
+        let fd = try retryingInterrupts { Glibc.open(path, CSHIM_O_PATH | O_NOFOLLOW | O_CLOEXEC) }
+        defer { try? close(fd) }
+        var status = stat()
+        _ = try retryingInterrupts { Glibc.fstat(fd, &status) }
+        guard status.st_mode & S_IFMT == S_IFSOCK else { throw Errno.notSocket }
+        _ = try retryingInterrupts { Glibc.chmod("/proc/self/fd/\(fd)", mode) }
+    }
+
     // MARK: Process identity
 
     /// This process's id, real user id and real group id: `getpid(2)`, `getuid(2)`, `getgid(2)`.

@@ -32,6 +32,13 @@
 #include <linux/if_packet.h>
 #include <linux/netlink.h>
 
+// O_PATH is GNU-only in <fcntl.h> (the value is the same on every Linux architecture).
+#ifdef O_PATH
+#define CSHIM_O_PATH O_PATH
+#else
+#define CSHIM_O_PATH 010000000
+#endif
+
 // fd_set helpers; callers check fd < FD_SETSIZE before calling (FD_SET past it corrupts memory).
 static inline void cshim_fd_zero(fd_set *set) { FD_ZERO(set); }
 static inline void cshim_fd_set(int fd, fd_set *set) { FD_SET(fd, set); }
