@@ -2,7 +2,8 @@
 """Writes the hand-made seed inputs of Fuzz/Corpus/ (run from the repository root).
 
 Each input's first byte selects what the target does with the rest (see each target).
-Inputs the fuzzer found are added to the same folders by hand (named found-*)."""
+Inputs the fuzzer found are merged into the same folders with `scripts/fuzz.sh --merge`
+(named by their SHA-1; only those that add coverage)."""
 import os
 import socket
 import struct

@@ -7,19 +7,21 @@
 #   scripts/fuzz.sh FuzzAddress --runs 10000000
 #   scripts/fuzz.sh --seconds 300
 #
-# New inputs the fuzzer finds go to Fuzz/.work/TARGET (not in git); copy the interesting
-# ones into Fuzz/Corpus/TARGET.
+# New inputs the fuzzer finds go to Fuzz/.work/TARGET (not in git);
+#   scripts/fuzz.sh --merge                  adds those that bring new coverage to Fuzz/Corpus.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 all=(FuzzAddress FuzzOptions FuzzControlMessage)
 targets=()
 limit=(-max_total_time=30)
+merge=0
 while (($#)); do
   case "$1" in
     --runs) limit=(-runs="$2"); shift 2 ;;
     --seconds) limit=(-max_total_time="$2"); shift 2 ;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    --merge) merge=1; shift ;;
+    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
     -*) echo "fuzz.sh: unknown option $1" >&2; exit 64 ;;
     *)
       if [[ " ${all[*]} " != *" $1 "* ]]; then echo "fuzz.sh: unknown target $1 (${all[*]})" >&2; exit 64; fi
@@ -41,6 +43,10 @@ for target in "${targets[@]}"; do
   work="Fuzz/.work/$target"
   artifacts="Fuzz/.artifacts/$target"
   mkdir -p "$work" "$artifacts" "Fuzz/Corpus/$target"
+  if ((merge)); then
+    "$bin/$target" -merge=1 -max_len=1024 "Fuzz/Corpus/$target" "$work" 2>&1 | grep 'MERGE-OUTER: .* new files' || true
+    continue
+  fi
   echo "== $target (${limit[*]})"
   if ! "$bin/$target" -max_len=1024 -timeout=10 -print_final_stats=1 \
       -artifact_prefix="$artifacts/" "${limit[@]}" "$work" "Fuzz/Corpus/$target"; then
