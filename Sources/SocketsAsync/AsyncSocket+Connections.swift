@@ -186,7 +186,7 @@ extension AsyncSocket {
         if let numeric = try? SocketAddress(host: host, port: Int(port)) { return [numeric] }
         let lookup = PendingLookup()
         let result: Result<[SocketAddress], SocketError> = await withTaskCancellationHandler {
-            await withUnsafeContinuation { continuation in
+            await withCheckedContinuation { continuation in
                 guard lookup.attach(continuation) else { return }
                 let work: @Sendable () -> Void = {
                     lookup.finish(Result { () throws(SocketError) in
@@ -303,7 +303,7 @@ extension AsyncSocket {
 /// lookup finished" and "the task was cancelled" comes first resumes the task.
 private final class PendingLookup: Sendable {
     private struct State {
-        var continuation: UnsafeContinuation<Result<[SocketAddress], SocketError>, Never>?
+        var continuation: CheckedContinuation<Result<[SocketAddress], SocketError>, Never>?
         var result: Result<[SocketAddress], SocketError>?
         var resumed = false
     }
@@ -311,7 +311,7 @@ private final class PendingLookup: Sendable {
     private let state = LockedValue(State())
 
     /// Attaches the waiting task; `false` (after resuming it) when the outcome is already known.
-    func attach(_ continuation: UnsafeContinuation<Result<[SocketAddress], SocketError>, Never>) -> Bool {
+    func attach(_ continuation: CheckedContinuation<Result<[SocketAddress], SocketError>, Never>) -> Bool {
         let early: Result<[SocketAddress], SocketError>? = state.withLock { state in
             if let result = state.result {
                 state.resumed = true
@@ -328,7 +328,7 @@ private final class PendingLookup: Sendable {
     }
 
     func finish(_ result: Result<[SocketAddress], SocketError>) {
-        let continuation = state.withLock { state -> UnsafeContinuation<Result<[SocketAddress], SocketError>, Never>? in
+        let continuation = state.withLock { state -> CheckedContinuation<Result<[SocketAddress], SocketError>, Never>? in
             guard !state.resumed else { return nil }
             if state.result == nil { state.result = result }
             guard let continuation = state.continuation else { return nil }
