@@ -105,6 +105,52 @@ struct AsyncEchoTests {
         }
     }
 
+    /// A thousand datagrams each way through `sendmmsg`/`recvmmsg` on the loop: the server
+    /// takes what is queued in batches and sends each batch straight back to its senders.
+    @Test func udpBatchEchoOfAThousandDatagrams() async throws {
+        try await withLoop { loop in
+            let server = try AsyncSocket.bind(datagram: .ipv4(.loopback, port: 0), loop: loop)
+            let client = try AsyncSocket.bind(datagram: .ipv4(.loopback, port: 0), loop: loop)
+            // Room for all thousand in each receive queue (root may pass net.core.rmem_max).
+            try server.socket.set(.forcedReceiveBufferSize, 4 << 20)
+            try client.socket.set(.forcedReceiveBufferSize, 4 << 20)
+            let serverAddress = try server.localAddress()
+            let total = 1000
+            let echo = Task(executorPreference: loop) { () async throws -> Int in
+                let batch = try DatagramBatch(capacity: 256, maximumDatagramSize: 200)
+                var echoed = 0
+                var calls = 0
+                while echoed < total {
+                    let count = try await server.receiveBatch(into: batch, deadline: .now + .seconds(10))
+                    calls += 1
+                    try await server.sendAll(batch, deadline: .now + .seconds(10))
+                    echoed += count
+                }
+                return calls
+            }
+            let outgoing = try DatagramBatch(capacity: total, maximumDatagramSize: 200)
+            for index in 0..<total {
+                try outgoing.append(testBytes(count: 1 + index % 200, seed: UInt64(index)), to: serverAddress)
+            }
+            try await client.sendAll(outgoing, deadline: .now + .seconds(10))
+            let incoming = try DatagramBatch(capacity: total, maximumDatagramSize: 200)
+            var received: [[UInt8]] = []
+            while received.count < total {
+                let count = try await client.receiveBatch(into: incoming, deadline: .now + .seconds(10))
+                for index in 0..<count {
+                    #expect(try incoming.address(at: index) == serverAddress)
+                    received.append(try incoming.bytes(at: index))
+                }
+            }
+            #expect(received == (0..<total).map { testBytes(count: 1 + $0 % 200, seed: UInt64($0)) })
+            // Batches, not one call per datagram: at most a few dozen receive calls on the server.
+            let serverCalls = try await echo.value
+            #expect(serverCalls <= total / 10, "\(serverCalls) recvmmsg calls for \(total) datagrams")
+            try client.close()
+            try server.close()
+        }
+    }
+
     @Test func udpIPv4Echo() async throws {
         try await datagramEcho(bindTo: .ipv4(.loopback, port: 0), clientAddress: .ipv4(.loopback, port: 0))
     }

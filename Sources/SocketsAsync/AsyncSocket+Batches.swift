@@ -1,0 +1,40 @@
+public import Sockets
+
+extension AsyncSocket {
+    // MARK: Batches of datagrams
+
+    /// Sends the batch's datagrams from entry `start` on: `sendmmsg(2)` with `MSG_NOSIGNAL`,
+    /// waiting for room to send at least one.
+    /// - Returns: how many were sent, which can be fewer than asked (call again from
+    ///   `start + sent`); `sendAll` on a batch loops until all are sent.
+    public func sendBatch(
+        _ batch: DatagramBatch, from start: Int = 0, flags: MessageFlags = [], deadline: ContinuousClock.Instant? = nil
+    ) async throws(SocketError) -> Int {
+        try await perform(.write, "sendmmsg", deadline: deadline) { _ throws(SocketError) in
+            try socket.trySendBatch(batch, from: start, flags: flags)
+        }
+    }
+
+    /// Sends every datagram of the batch, in as many `sendmmsg(2)` calls as the socket needs.
+    public func sendAll(_ batch: DatagramBatch, deadline: ContinuousClock.Instant? = nil) async throws(SocketError) {
+        var sent = 0
+        while sent < batch.count {
+            sent += try await sendBatch(batch, from: sent, deadline: deadline)
+        }
+    }
+
+    /// Receives up to ``DatagramBatch/capacity`` datagrams in one `recvmmsg(2)` call (with
+    /// `MSG_CMSG_CLOEXEC`), waiting for the first to arrive; those already queued behind it
+    /// come in the same call.
+    /// - Returns: the number received, also ``DatagramBatch/count``.
+    public func receiveBatch(
+        into batch: DatagramBatch, deadline: ContinuousClock.Instant? = nil
+    ) async throws(SocketError) -> Int {
+        try await perform(.read, "recvmmsg", deadline: deadline) { (drained: inout Bool) throws(SocketError) -> Int? in
+            guard let received = try socket.tryReceiveBatch(into: batch, flags: .waitForOne) else { return nil }
+            // Fewer than the batch holds: the queue is empty now; wait for the next event.
+            drained = received < batch.capacity
+            return received
+        }
+    }
+}
