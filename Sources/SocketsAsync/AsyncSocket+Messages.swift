@@ -38,3 +38,33 @@ extension AsyncSocket {
         }
     }
 }
+
+extension AsyncSocket {
+    // MARK: Typed control messages
+
+    /// Sends a message with typed control messages (`sendmsg(2)` with `MSG_NOSIGNAL`), waiting
+    /// for room: descriptors (``ControlMessage/descriptors(_:)``), the source address of a reply
+    /// (``ControlMessage/ipv4PacketInfo(_:)``), a GSO segment size, and so on.
+    /// - Returns: the number of bytes sent.
+    public func sendMessage(
+        _ buffers: [UnsafeRawBufferPointer], to address: SocketAddress? = nil, controlMessages: [ControlMessage],
+        flags: MessageFlags = [], deadline: ContinuousClock.Instant? = nil
+    ) async throws(SocketError) -> Int {
+        try await perform(.write, "sendmsg", address: address?.description, deadline: deadline) { _ throws(SocketError) in
+            try socket.trySendMessage(buffers, to: address, controlMessages: controlMessages, flags: flags)
+        }
+    }
+
+    /// Receives one message with its typed control messages (`recvmsg(2)` with
+    /// `MSG_CMSG_CLOEXEC`) into `buffers`, the control data into `controlBuffer`, waiting for
+    /// one to arrive. Received descriptors are owned by the result: those that did not fit
+    /// were closed by the kernel (the result says ``ReceivedMessageWithControl/isControlTruncated``).
+    public func receiveMessage(
+        into buffers: [UnsafeMutableRawBufferPointer], controlBuffer: ControlMessageBuffer, flags: MessageFlags = [],
+        deadline: ContinuousClock.Instant? = nil
+    ) async throws(SocketError) -> ReceivedMessageWithControl {
+        try await perform(.read, "recvmsg", deadline: deadline) { _ throws(SocketError) in
+            try socket.tryReceiveMessage(into: buffers, controlBuffer: controlBuffer, flags: flags)
+        }
+    }
+}
