@@ -48,6 +48,13 @@ for target in "${targets[@]}"; do
     continue
   fi
   echo "== $target (${limit[*]})"
+  # A build without coverage would fuzz blind and find nothing: refuse to call that a pass.
+  counters=$("$bin/$target" -runs=0 2>&1 </dev/null | sed -n 's/.*Loaded 1 modules *(\([0-9]*\) inline.*/\1/p' | head -1)
+  if [[ -z "$counters" || "$counters" -lt 1000 ]]; then
+    echo "fuzz.sh: $target has ${counters:-no} coverage counters; the build lost its instrumentation" >&2
+    status=1
+    continue
+  fi
   if ! "$bin/$target" -max_len=1024 -timeout=10 -print_final_stats=1 \
       -artifact_prefix="$artifacts/" "${limit[@]}" "$work" "Fuzz/Corpus/$target"; then
     echo "fuzz.sh: $target FAILED; the input is in $artifacts/" >&2
