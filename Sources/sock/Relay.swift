@@ -200,8 +200,10 @@ final class StdioRelay: Sendable {
             do {
                 sent = try socket.sendFile(from: file.rawValue, offset: offset, count: chunk)
             } catch {
-                // The peer went away after closing its side: not a failure of ours.
-                if state.withLock({ $0.outputDone }) { return }
+                // The peer went away after closing its side: not a failure of ours. A reset
+                // is, even when the reader saw end-of-file (it does once this send took the
+                // reset's error).
+                if error.errno != .connectionReset && state.withLock({ $0.outputDone }) { return }
                 throw ToolError.runtime("\(error) (sending \(path))")
             }
             offset += sent
@@ -228,8 +230,10 @@ final class StdioRelay: Sendable {
                         _ = try socket.send(chunk)
                     }
                 } catch {
-                    // The peer went away after closing its side: not a failure of ours.
-                    if state.withLock({ $0.outputDone }) { break }
+                    // The peer went away after closing its side: not a failure of ours. A
+                    // reset is, even when the reader saw end-of-file (it does once this send
+                    // took the reset's error).
+                    if error.errno != .connectionReset && state.withLock({ $0.outputDone }) { break }
                     throw ToolError(error)
                 }
                 progress.sent.add(count, ordering: .relaxed)
