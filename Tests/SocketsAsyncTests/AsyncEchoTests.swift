@@ -228,7 +228,7 @@ struct AsyncEchoTests {
                 try await connection.sendAll(Array(line.reversed()))
                 try connection.shutdown(.write)
             }
-            let output = try runProcess("/bin/sh", ["-c", "printf 'abcdef' | socat -t 5 - TCP:127.0.0.1:\(port)"])
+            let output = try runCommand(["/bin/sh", "-c", "printf 'abcdef' | socat -t 5 - TCP:127.0.0.1:\(port)"])
             try await server.value
             #expect(output == "fedcba")
             try listener.close()

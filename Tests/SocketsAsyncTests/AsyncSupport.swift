@@ -71,35 +71,6 @@ func setSendBuffer(_ socket: Socket, _ size: Int) throws {
     try socket.set(.sendBufferSize, size)
 }
 
-/// Runs a program to completion (`posix_spawn`, its output through a pipe) and returns its
-/// standard output as text. (Foundation's `Process` would leave Dispatch's descriptors open.)
-func runProcess(_ executable: String, _ arguments: [String]) throws -> String {
-    var pipeEnds: [CInt] = [-1, -1]
-    guard pipe(&pipeEnds) == 0 else { throw SocketError("pipe2", errno: .init(rawValue: errno)) }
-    defer { close(pipeEnds[0]) }
-    var actions = posix_spawn_file_actions_t()
-    posix_spawn_file_actions_init(&actions)
-    defer { posix_spawn_file_actions_destroy(&actions) }
-    posix_spawn_file_actions_adddup2(&actions, pipeEnds[1], 1)
-    let argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
-    defer { for pointer in argv { free(pointer) } }
-    var pid: pid_t = 0
-    let code = posix_spawn(&pid, executable, &actions, nil, argv, environ)
-    close(pipeEnds[1])
-    guard code == 0 else { throw SocketError("posix_spawn", errno: .init(rawValue: code)) }
-    var output: [UInt8] = []
-    var chunk = [UInt8](repeating: 0, count: 4096)
-    while true {
-        let count = read(pipeEnds[0], &chunk, chunk.count)
-        if count > 0 { output += chunk[..<count]; continue }
-        if count < 0 && errno == EINTR { continue }
-        break
-    }
-    var status: CInt = 0
-    while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-    return String(decoding: output, as: UTF8.self)
-}
-
 /// The `SocketError` a task failed with, or `nil` when it succeeded or failed otherwise.
 func failure<T>(_ result: Result<T, any Error>) -> SocketError? {
     if case .failure(let error) = result { return error as? SocketError }

@@ -1,15 +1,7 @@
 @_exported import SocketsTestSupport
-import SocketsAsync
 import Testing
 
 extension Trait where Self == NoDescriptorLeaks {
-    /// Serialise the test and check that it leaks no descriptor (see `NoDescriptorLeaks`),
-    /// after opening what lives for the whole process: the shared loop's epoll and eventfd,
-    /// and the concurrency runtime's timer descriptor (made on the first `Task.sleep`).
-    static var noDescriptorLeaks: Self {
-        NoDescriptorLeaks(warmUp: {
-            _ = EventLoop.shared.isRunning
-            try? await Task.sleep(for: .milliseconds(1))
-        })
-    }
+    /// Serialise the test and check that it leaks no descriptor (see `NoDescriptorLeaks`).
+    static var noDescriptorLeaks: Self { .withAsyncRuntime }
 }

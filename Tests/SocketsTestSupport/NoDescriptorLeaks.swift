@@ -1,4 +1,5 @@
 import Glibc
+import SocketsAsync
 public import Testing
 
 /// Runs each test alone (with every other target's checked tests too) and fails it if the
@@ -58,4 +59,16 @@ public func descriptorTarget(_ fd: Int32) -> String {
     let count = readlink("/proc/self/fd/\(fd)", &buffer, buffer.count - 1)
     guard count > 0 else { return "?" }
     return String(decoding: buffer[..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+}
+
+extension NoDescriptorLeaks {
+    /// The trait for tests of the async layer: it first opens what lives for the whole process
+    /// (the shared loop's epoll and eventfd, and the concurrency runtime's timer descriptor,
+    /// made on the first `Task.sleep`), so that they are not taken for a leak.
+    public static var withAsyncRuntime: Self {
+        NoDescriptorLeaks(warmUp: {
+            _ = EventLoop.shared.isRunning
+            try? await Task.sleep(for: .milliseconds(1))
+        })
+    }
 }
