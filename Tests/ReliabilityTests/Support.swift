@@ -174,13 +174,19 @@ final class DelayRelay: Sendable {
     }
 }
 
-/// Creates a socket with the calling thread inside `namespace`.
-func socket(in namespace: NetworkNamespace, _ domain: SocketDomain = .inet, _ type: SocketType = .stream) throws -> Socket {
-    try namespace.enter { try Socket(domain, type) }
+extension NetworkNamespace {
+    /// Stands for the test process's own namespace in ``listener(in:on:)``.
+    static var host: NetworkNamespace? { nil }
+}
+
+/// Creates a socket with the calling thread inside `namespace` (`nil`: where it is).
+func socket(in namespace: NetworkNamespace?, _ domain: SocketDomain = .inet, _ type: SocketType = .stream) throws -> Socket {
+    guard let namespace else { return try Socket(domain, type) }
+    return try namespace.enter { try Socket(domain, type) }
 }
 
 /// A listening TCP socket in `namespace` on `address`, port 0; returns it and its address.
-func listener(in namespace: NetworkNamespace, on address: String) throws -> (Socket, SocketAddress) {
+func listener(in namespace: NetworkNamespace?, on address: String) throws -> (Socket, SocketAddress) {
     let socket = try socket(in: namespace)
     try socket.set(.reuseAddress, true)
     try socket.bind(to: SocketAddress("\(address):0"))
