@@ -61,6 +61,7 @@ func seconds(since start: ContinuousClock.Instant) -> Double {
 func expectWithinTenPercent(
     _ actual: Double, of asked: Double, _ what: String, sourceLocation: SourceLocation = #_sourceLocation
 ) {
+    print("RELIABILITY \(what): \(String(format: "%.3f", actual)) s for \(asked) s asked")
     #expect(abs(actual - asked) <= asked * 0.1, "\(what): fired after \(actual) s, asked \(asked) s", sourceLocation: sourceLocation)
 }
 

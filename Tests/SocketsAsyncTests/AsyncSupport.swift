@@ -4,19 +4,6 @@ import SocketsAsync
 import Synchronization
 import Testing
 
-/// Runs `body` with a fresh event loop, shut down afterwards (its descriptors closed).
-func withLoop<T>(_ body: (EventLoop) async throws -> T) async throws -> T {
-    let loop = try EventLoop(name: "test")
-    do {
-        let result = try await body(loop)
-        loop.shutdown()
-        return result
-    } catch {
-        loop.shutdown()
-        throw error
-    }
-}
-
 /// A unique Unix socket path under /tmp, removed before use.
 func uniqueSocketPath(_ tag: String) -> String {
     let path = "/tmp/sockets-async-\(tag)-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).sock"
@@ -33,26 +20,6 @@ func testBytes(count: Int, seed: UInt64) -> [UInt8] {
         state ^= state << 17
         return UInt8(truncatingIfNeeded: state)
     }
-}
-
-/// Echoes a stream connection until end-of-file, with a buffer allocated once.
-func echoStream(_ connection: AsyncSocket) async throws {
-    let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 16 * 1024, alignment: 1)
-    defer { buffer.deallocate() }
-    while true {
-        let count = try await connection.receive(into: buffer)
-        if count == 0 { return }
-        try await connection.sendAll(UnsafeRawBufferPointer(rebasing: buffer[..<count]))
-    }
-}
-
-/// Sends `payload` and reads the same number of bytes back, concurrently (so that a payload
-/// larger than the socket buffers cannot deadlock).
-func roundTrip(_ connection: AsyncSocket, _ payload: [UInt8]) async throws -> [UInt8] {
-    async let sent: Void = connection.sendAll(payload)
-    let received = try await connection.receive(exactly: payload.count)
-    try await sent
-    return received
 }
 
 /// The milliseconds since `start`.
