@@ -63,7 +63,7 @@ struct FaultTests {
 
     // MARK: Delay and rate limit
 
-    /// Through a relay that holds every chunk 600 ms each way, a receive deadline of 400 ms
+    /// Through a relay that holds every chunk 800 ms each way, a receive deadline of 600 ms
     /// fires on time (sync `SO_RCVTIMEO` and async deadline), and the late answer still comes.
     @Test func receiveDeadlinesThroughADelayedPath() async throws {
         let (echoListener, echoAddress) = try listener(in: NetworkNamespace.host, on: "127.0.0.1")
@@ -76,18 +76,18 @@ struct FaultTests {
                 while case let bytes = try connection.receive(maxLength: 100), !bytes.isEmpty { try connection.sendAll(bytes) }
             }
         }
-        let delay = 0.6
-        let asked = 0.4
+        let delay = 0.8
+        let asked = 0.6
 
         // Sync: SO_RCVTIMEO.
-        let relay = try DelayRelay(to: echoAddress, delay: .milliseconds(600))
+        let relay = try DelayRelay(to: echoAddress, delay: .milliseconds(800))
         let client = try Socket(.inet, .stream)
         try client.connect(to: relay.address, timeout: .seconds(5))
-        try client.set(.receiveTimeout, .milliseconds(400))
+        try client.set(.receiveTimeout, .milliseconds(600))
         var start = ContinuousClock.now
         try client.sendAll("ping")
         let error = #expect(throws: SocketError.self) { try client.receive(maxLength: 100) }
-        expectWithinTenPercent(seconds(since: start), of: asked, "sync receive timeout through a 600 ms relay")
+        expectWithinTenPercent(seconds(since: start), of: asked, "sync receive timeout through an 800 ms relay")
         #expect(error?.isWouldBlock == true)
         #expect(error?.description == "recv: Resource temporarily unavailable (EAGAIN)")
         try client.set(.receiveTimeout, .seconds(5))
@@ -97,15 +97,15 @@ struct FaultTests {
         try relay.stop()
 
         // Async: a deadline on receive.
-        let asyncRelay = try DelayRelay(to: echoAddress, delay: .milliseconds(600))
+        let asyncRelay = try DelayRelay(to: echoAddress, delay: .milliseconds(800))
         let connection = try await AsyncSocket.connect(to: asyncRelay.address, timeout: .seconds(5))
         start = ContinuousClock.now
         try await connection.sendAll("ping")
         do {
-            _ = try await connection.receive(maxLength: 100, deadline: start + .milliseconds(400))
+            _ = try await connection.receive(maxLength: 100, deadline: start + .milliseconds(600))
             Issue.record("the receive did not time out")
         } catch {
-            expectWithinTenPercent(seconds(since: start), of: asked, "async receive deadline through a 600 ms relay")
+            expectWithinTenPercent(seconds(since: start), of: asked, "async receive deadline through an 800 ms relay")
             #expect(error.isTimeout)
             #expect(error.description == "recv: timed out (ETIMEDOUT)")
         }
@@ -233,6 +233,14 @@ struct FaultTests {
 
     // MARK: Reset in the middle of a transfer
 
+    /// From now on, both namespaces answer every packet of the connections to `port` with a
+    /// TCP reset. Resets themselves pass (each side must take the other's). The client's side
+    /// first: the server's next acknowledgement then brings the server a reset.
+    static func resetConnections(_ network: TestNetwork, port: UInt16) throws {
+        try filter(network.client, "tcp flags & rst == rst accept", "tcp sport \(port) counter reject with tcp reset")
+        try filter(network.server, "tcp flags & rst == rst accept", "tcp dport \(port) counter reject with tcp reset")
+    }
+
     /// After 1 MiB of a transfer, both namespaces start answering the connection's packets
     /// with TCP resets: the writer (sync) and the reader (async) each get a clear error, with
     /// no SIGPIPE and no descriptor left open.
@@ -275,11 +283,7 @@ struct FaultTests {
                 }
                 if received >= 1 << 20 && !ruleAdded {
                     ruleAdded = true
-                    // Resets pass (each side must take the other's); everything else of the
-                    // connection is answered with one. The client's side first: the server's
-                    // next acknowledgement then brings it a reset.
-                    try Self.filter(network.client, "tcp flags & rst == rst accept", "tcp sport \(port) counter reject with tcp reset")
-                    try Self.filter(network.server, "tcp flags & rst == rst accept", "tcp dport \(port) counter reject with tcp reset")
+                    try Self.resetConnections(network, port: port)
                 }
             }
             #expect(ruleAdded)
@@ -291,6 +295,54 @@ struct FaultTests {
                 #expect(["send: Connection reset by peer (ECONNRESET)", "send: Broken pipe (EPIPE)"].contains(error.description),
                         "writer: \(error)")
             }
+        }
+    }
+
+    /// The same with the roles of the layers swapped: an async writer and a sync reader.
+    @Test func resetInTheMiddleOfATransferAsyncWriter() async throws {
+        try await TestNetwork.with { network in
+            let (listening, address) = try listener(in: network.server, on: network.serverAddress)
+            defer { try? listening.close() }
+            let port = address.port ?? 0
+            let writer = try AsyncSocket(try socket(in: network.client))
+            defer { try? writer.close() }
+            try await writer.connect(to: address, deadline: .now + .seconds(5))
+            let (reader, _) = try listening.accept()
+            defer { try? reader.close() }
+            try reader.set(.receiveTimeout, .seconds(10))
+
+            let readerThread = Background { () throws -> String in
+                let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 65_536, alignment: 16)
+                defer { buffer.deallocate() }
+                var received = 0
+                var ruleAdded = false
+                do throws(SocketError) {
+                    while case let count = try reader.receive(into: buffer), count > 0 {
+                        received += count
+                        if received >= 1 << 20 && !ruleAdded {
+                            ruleAdded = true
+                            try? Self.resetConnections(network, port: port)
+                        }
+                    }
+                    return "end-of-file after \(received) bytes"
+                } catch {
+                    return ruleAdded ? error.description : "before the reset: \(error)"
+                }
+            }
+            let chunk = [UInt8](repeating: 0x33, count: 65_536)
+            var writerError: SocketError?
+            var sent = 0
+            while writerError == nil && sent < 1 << 30 {
+                do throws(SocketError) {
+                    try await writer.sendAll(chunk, deadline: .now + .seconds(10))
+                    sent += chunk.count
+                } catch {
+                    writerError = error
+                }
+            }
+            #expect(try await readerThread.value == "recv: Connection reset by peer (ECONNRESET)")
+            #expect(["send: Connection reset by peer (ECONNRESET)", "send: Broken pipe (EPIPE)"].contains(writerError?.description ?? "none"),
+                    "writer: \(writerError?.description ?? "no error after \(sent) bytes")")
         }
     }
 }

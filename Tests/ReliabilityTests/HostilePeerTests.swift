@@ -299,8 +299,41 @@ struct HostilePeerTests {
 
     // MARK: Closing while in use, many senders
 
+    /// An async receive with no deadline on a socket with keepalive: when the peer vanishes,
+    /// the kernel's ETIMEDOUT reaches the waiting task through the event loop (an error
+    /// event, not a readable one).
+    @Test(.enabled(if: geteuid() == 0, "network namespaces need root"))
+    func keepaliveFailureWakesAnAsyncReceive() async throws {
+        try await TestNetwork.with { network in
+            let (listening, address) = try listener(in: network.server, on: network.serverAddress)
+            defer { try? listening.close() }
+            let client = try socket(in: network.client)
+            defer { try? client.close() }
+            try client.connect(to: address, timeout: .seconds(5))
+            let (accepted, _) = try listening.accept()
+            try accepted.set(.keepAlive, true)
+            try accepted.set(.tcpKeepIdle, .seconds(1))
+            try accepted.set(.tcpKeepInterval, .seconds(1))
+            try accepted.set(.tcpKeepCount, 2)
+            let connection = try AsyncSocket(accepted)
+            defer { try? connection.close() }
+            try FaultTests.filter(network.client, "counter drop")
+            let start = ContinuousClock.now
+            do throws(SocketError) {
+                _ = try await connection.receive(maxLength: 10, deadline: start + .seconds(15))
+                Issue.record("the receive from a vanished client returned")
+            } catch {
+                let elapsed = seconds(since: start)
+                print("RELIABILITY vanished client, async: keepalive failed the receive after \(String(format: "%.2f", elapsed)) s")
+                #expect(error.description == "recv: Connection timed out (ETIMEDOUT)")
+                #expect(elapsed >= 2.5 && elapsed < 6, "keepalive gave up after \(elapsed) s")
+            }
+        }
+    }
+
     /// Three threads blocked in `recv` on one socket all wake when another thread closes it,
-    /// with "socket is closed"; an async task waiting on a socket wakes the same way.
+    /// with "socket is closed"; async tasks waiting to receive and to send on one socket wake
+    /// the same way.
     @Test func closeWakesBlockedCallers() async throws {
         let (one, other) = try Socket.pair(.unix, .stream)
         defer { try? other.close() }
@@ -332,11 +365,21 @@ struct HostilePeerTests {
                     return error.description
                 }
             }
+            // A second task waits to send: the peer reads nothing and the buffer is full.
+            try left.socket.set(.sendBufferSize, 4096)
+            let sender = Task(executorPreference: loop) { () async -> String in
+                do throws(SocketError) {
+                    try await left.sendAll([UInt8](repeating: 1, count: 8 << 20), deadline: .now + .seconds(10))
+                    return "returned"
+                } catch {
+                    return error.description
+                }
+            }
             try await Task.sleep(for: .milliseconds(200))
             let closedAt = ContinuousClock.now
             try left.close()
-            let outcome = await waiter.value
-            #expect(outcome == "recv: socket is closed")
+            #expect(await waiter.value == "recv: socket is closed")
+            #expect(await sender.value == "send: socket is closed")
             #expect(seconds(since: closedAt) < 1)
         }
     }

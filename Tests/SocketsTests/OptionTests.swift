@@ -714,6 +714,26 @@ struct RawOptionTests {
 /// Sockets are created with this thread moved into the namespace, then used from anywhere: a
 /// socket stays in the namespace it was created in.
 extension NetworkNamespace {
+    /// A new namespace with the veth pair mcA–mcB, both up, and `address` on mcA (an IPv6
+    /// one with `nodad`: usable at once, without waiting for duplicate address detection).
+    static func withVeth(address: String) throws -> NetworkNamespace {
+        let namespace = try NetworkNamespace(prefix: "sockopt")
+        do {
+            try namespace.ip("link", "add", "mcA", "type", "veth", "peer", "name", "mcB")
+            if address.contains(":") {
+                try namespace.ip("-6", "addr", "add", address, "dev", "mcA", "nodad")
+            } else {
+                try namespace.ip("addr", "add", address, "dev", "mcA")
+            }
+            try namespace.ip("link", "set", "mcA", "up")
+            try namespace.ip("link", "set", "mcB", "up")
+            return namespace
+        } catch {
+            namespace.delete()
+            throw error
+        }
+    }
+
     /// The number of sockets that joined `group` on `device`, from the kernel's IGMP table
     /// (`/proc/net/igmp` of this namespace); `nil` when not joined.
     func igmpUsers(of group: IPv4Address, on device: String) throws -> Int? {
@@ -771,12 +791,8 @@ private func openReceivers(_ count: Int, _ domain: SocketDomain, in namespace: N
 @Suite(.noDescriptorLeaks)
 struct MulticastTests {
     @Test func ipv4MembershipOverVeth() throws {
-        let namespace = try NetworkNamespace(prefix: "sockopt")
+        let namespace = try NetworkNamespace.withVeth(address: "10.77.0.1/30")
         defer { namespace.delete() }
-        try namespace.ip("link", "add", "mcA", "type", "veth", "peer", "name", "mcB")
-        try namespace.ip("addr", "add", "10.77.0.1/30", "dev", "mcA")
-        try namespace.ip("link", "set", "mcA", "up")
-        try namespace.ip("link", "set", "mcB", "up")
         let local = IPv4Address(10, 77, 0, 1)
         let index = try #require(try namespace.enter { Syscall.interfaceIndex(name: "mcA") })
         let group1 = IPv4Address(239, 77, 1, 1)
@@ -853,12 +869,8 @@ struct MulticastTests {
     }
 
     @Test func ipv4SourceSpecificMembership() throws {
-        let namespace = try NetworkNamespace(prefix: "sockopt")
+        let namespace = try NetworkNamespace.withVeth(address: "10.77.0.1/30")
         defer { namespace.delete() }
-        try namespace.ip("link", "add", "mcA", "type", "veth", "peer", "name", "mcB")
-        try namespace.ip("addr", "add", "10.77.0.1/30", "dev", "mcA")
-        try namespace.ip("link", "set", "mcA", "up")
-        try namespace.ip("link", "set", "mcB", "up")
         let local = IPv4Address(10, 77, 0, 1)
         let otherSource = IPv4Address(10, 77, 0, 2)
         let ssmGroup = IPv4Address(232, 77, 1, 1)
@@ -894,13 +906,8 @@ struct MulticastTests {
     }
 
     @Test func ipv6MembershipOverVeth() throws {
-        let namespace = try NetworkNamespace(prefix: "sockopt")
+        let namespace = try NetworkNamespace.withVeth(address: "fd77::1/64")
         defer { namespace.delete() }
-        try namespace.ip("link", "add", "mcA", "type", "veth", "peer", "name", "mcB")
-        // nodad: usable at once, without waiting for duplicate address detection.
-        try namespace.ip("-6", "addr", "add", "fd77::1/64", "dev", "mcA", "nodad")
-        try namespace.ip("link", "set", "mcA", "up")
-        try namespace.ip("link", "set", "mcB", "up")
         let index = try #require(try namespace.enter { Syscall.interfaceIndex(name: "mcA") })
         let group1 = try IPv6Address("ff15::77")
         let group2 = try IPv6Address("ff15::78")
