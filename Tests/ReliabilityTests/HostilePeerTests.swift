@@ -194,36 +194,51 @@ struct HostilePeerTests {
         }
     }
 
-    /// A client that vanishes (its namespace drops everything after the connection is up):
-    /// keepalive (1 s idle, 1 s interval, 2 probes) fails the server's blocked receive with
-    /// ETIMEDOUT, and an async read deadline fires on time.
+    /// Clients that vanish (their namespace drops everything after the connections are up).
+    /// With keepalive (1 s idle, 1 s interval, 2 probes) the kernel's ETIMEDOUT fails a
+    /// blocked sync receive, and reaches an async receive with no deadline through the event
+    /// loop (an error event, not a readable one); an async read deadline fires on time.
     @Test(.enabled(if: geteuid() == 0, "network namespaces need root"))
     func vanishedClientIsDetected() async throws {
         try await TestNetwork.with { network in
             let (listening, address) = try listener(in: network.server, on: network.serverAddress)
             defer { try? listening.close() }
-            let first = try socket(in: network.client)
-            defer { try? first.close() }
-            try first.connect(to: address, timeout: .seconds(5))
-            let second = try socket(in: network.client)
-            defer { try? second.close() }
-            try second.connect(to: address, timeout: .seconds(5))
-            let (keptAlive, _) = try listening.accept()
+            var clients: [Socket] = []
+            defer { for client in clients { try? client.close() } }
+            var accepted: [Socket] = []
+            for _ in 0..<3 {
+                let client = try socket(in: network.client)
+                clients.append(client)
+                try client.connect(to: address, timeout: .seconds(5))
+                accepted.append(try listening.accept().socket)
+            }
+            for socket in accepted[0...1] {
+                try socket.set(.keepAlive, true)
+                try socket.set(.tcpKeepIdle, .seconds(1))
+                try socket.set(.tcpKeepInterval, .seconds(1))
+                try socket.set(.tcpKeepCount, 2)
+            }
+            let keptAlive = accepted[0]
             defer { try? keptAlive.close() }
-            let (deadlined, _) = try listening.accept()
-            let connection = try AsyncSocket(deadlined)
-            defer { try? connection.close() }
-            try keptAlive.set(.keepAlive, true)
-            try keptAlive.set(.tcpKeepIdle, .seconds(1))
-            try keptAlive.set(.tcpKeepInterval, .seconds(1))
-            try keptAlive.set(.tcpKeepCount, 2)
             try keptAlive.set(.receiveTimeout, .seconds(15))
+            let asyncKeptAlive = try AsyncSocket(accepted[1])
+            defer { try? asyncKeptAlive.close() }
+            let deadlined = try AsyncSocket(accepted[2])
+            defer { try? deadlined.close() }
 
             try FaultTests.filter(network.client, "counter drop")
             let start = ContinuousClock.now
             let blocked = Background { () throws -> Void in _ = try keptAlive.receive(maxLength: 10) }
+            let waiting = Task { () async -> (String, Double) in
+                do throws(SocketError) {
+                    _ = try await asyncKeptAlive.receive(maxLength: 10, deadline: start + .seconds(15))
+                    return ("returned", seconds(since: start))
+                } catch {
+                    return (error.description, seconds(since: start))
+                }
+            }
             do throws(SocketError) {
-                _ = try await connection.receive(maxLength: 10, deadline: start + .seconds(1))
+                _ = try await deadlined.receive(maxLength: 10, deadline: start + .seconds(1))
                 Issue.record("the receive from a vanished client returned")
             } catch {
                 expectWithinTenPercent(seconds(since: start), of: 1, "read deadline on a vanished client")
@@ -234,10 +249,14 @@ struct HostilePeerTests {
                 Issue.record("the receive from a vanished client returned")
             } catch let error as SocketError {
                 let elapsed = seconds(since: start)
-                print("RELIABILITY vanished client: keepalive (1 s + 2 x 1 s) failed the receive after \(String(format: "%.2f", elapsed)) s")
+                print("RELIABILITY vanished client: keepalive (1 s + 2 x 1 s) failed the sync receive after \(String(format: "%.2f", elapsed)) s")
                 #expect(error.description == "recv: Connection timed out (ETIMEDOUT)")
                 #expect(elapsed >= 2.5 && elapsed < 6, "keepalive gave up after \(elapsed) s")
             }
+            let (outcome, elapsed) = await waiting.value
+            print("RELIABILITY vanished client: keepalive failed the async receive after \(String(format: "%.2f", elapsed)) s")
+            #expect(outcome == "recv: Connection timed out (ETIMEDOUT)")
+            #expect(elapsed >= 2.5 && elapsed < 6, "keepalive gave up after \(elapsed) s")
             #expect(try FaultTests.droppedPackets(network.client) >= 2, "no keepalive probe was dropped")
         }
     }
@@ -298,38 +317,6 @@ struct HostilePeerTests {
     }
 
     // MARK: Closing while in use, many senders
-
-    /// An async receive with no deadline on a socket with keepalive: when the peer vanishes,
-    /// the kernel's ETIMEDOUT reaches the waiting task through the event loop (an error
-    /// event, not a readable one).
-    @Test(.enabled(if: geteuid() == 0, "network namespaces need root"))
-    func keepaliveFailureWakesAnAsyncReceive() async throws {
-        try await TestNetwork.with { network in
-            let (listening, address) = try listener(in: network.server, on: network.serverAddress)
-            defer { try? listening.close() }
-            let client = try socket(in: network.client)
-            defer { try? client.close() }
-            try client.connect(to: address, timeout: .seconds(5))
-            let (accepted, _) = try listening.accept()
-            try accepted.set(.keepAlive, true)
-            try accepted.set(.tcpKeepIdle, .seconds(1))
-            try accepted.set(.tcpKeepInterval, .seconds(1))
-            try accepted.set(.tcpKeepCount, 2)
-            let connection = try AsyncSocket(accepted)
-            defer { try? connection.close() }
-            try FaultTests.filter(network.client, "counter drop")
-            let start = ContinuousClock.now
-            do throws(SocketError) {
-                _ = try await connection.receive(maxLength: 10, deadline: start + .seconds(15))
-                Issue.record("the receive from a vanished client returned")
-            } catch {
-                let elapsed = seconds(since: start)
-                print("RELIABILITY vanished client, async: keepalive failed the receive after \(String(format: "%.2f", elapsed)) s")
-                #expect(error.description == "recv: Connection timed out (ETIMEDOUT)")
-                #expect(elapsed >= 2.5 && elapsed < 6, "keepalive gave up after \(elapsed) s")
-            }
-        }
-    }
 
     /// Three threads blocked in `recv` on one socket all wake when another thread closes it,
     /// with "socket is closed"; async tasks waiting to receive and to send on one socket wake
