@@ -97,6 +97,19 @@ extension NoDescriptorLeaks {
             // The `.timeLimit` trait's timer runs on the suspending clock: Dispatch gives each
             // clock a timerfd of its own the first time it is used.
             try? await Task.sleep(for: .milliseconds(1), clock: .suspending)
+            await longTimersArmed.value
         })
     }
+}
+
+/// Dispatch opens a clock's timerfd when it first programs a timer on it; a 1 ms sleep may be
+/// over before that happens, and then the first test to sleep longer (a deadline, the time
+/// limit's timer) would seem to leak it. So once per process, a long sleep is armed on each
+/// clock for 50 ms, then cancelled.
+private let longTimersArmed = Task {
+    let continuous = Task { try? await Task.sleep(for: .seconds(30)) }
+    let suspending = Task { try? await Task.sleep(for: .seconds(30), clock: .suspending) }
+    try? await Task.sleep(for: .milliseconds(50))
+    continuous.cancel()
+    suspending.cancel()
 }
