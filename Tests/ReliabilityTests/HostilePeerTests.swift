@@ -371,9 +371,12 @@ struct HostilePeerTests {
         }
     }
 
-    /// Eight threads send 1,000 datagrams each on one UDP socket at once: every datagram
-    /// arrives whole, once, with its contents intact.
-    @Test func eightThreadsSendOnOneUDPSocket() async throws {
+    /// Eight senders put 1,000 datagrams each on one UDP socket at once: every datagram
+    /// arrives whole, once, with its contents intact. Sync: eight threads on one `Socket`.
+    /// Async: eight tasks on one `AsyncSocket` with a 4 KiB send buffer, so that they wait for
+    /// room together.
+    @Test(arguments: [false, true])
+    func eightSendersOnOneUDPSocket(async useAsync: Bool) async throws {
         let receiver = try Socket(.inet, .datagram)
         defer { try? receiver.close() }
         try receiver.set(.forcedReceiveBufferSize, 32 << 20)
@@ -397,12 +400,28 @@ struct HostilePeerTests {
             }
             return (count, bad, seen)
         }
-        let senders = (0..<8).map { thread in
-            Background { () throws -> Void in
-                for sequence in 0..<perThread { _ = try sender.send(Self.datagram(thread: thread, sequence: sequence)) }
+        if useAsync {
+            try sender.set(.sendBufferSize, 4096)
+            let asyncSender = try AsyncSocket(sender)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for thread in 0..<8 {
+                    group.addTask {
+                        for sequence in 0..<perThread {
+                            _ = try await asyncSender.send(Self.datagram(thread: thread, sequence: sequence), deadline: .now + .seconds(10))
+                        }
+                    }
+                }
+                try await group.waitForAll()
             }
+            try asyncSender.close()
+        } else {
+            let senders = (0..<8).map { thread in
+                Background { () throws -> Void in
+                    for sequence in 0..<perThread { _ = try sender.send(Self.datagram(thread: thread, sequence: sequence)) }
+                }
+            }
+            for thread in senders { try await thread.value }
         }
-        for thread in senders { try await thread.value }
         let (count, bad, seen) = try await collector.value
         #expect(count == 8 * perThread)
         #expect(bad == 0)
