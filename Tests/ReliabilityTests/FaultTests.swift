@@ -63,7 +63,7 @@ struct FaultTests {
 
     // MARK: Delay and rate limit
 
-    /// Through a relay that holds every chunk 800 ms each way, a receive deadline of 600 ms
+    /// Through a relay that holds every chunk 1.2 s each way, a receive deadline of 1 s
     /// fires on time (sync `SO_RCVTIMEO` and async deadline), and the late answer still comes.
     @Test func receiveDeadlinesThroughADelayedPath() async throws {
         let (echoListener, echoAddress) = try listener(in: NetworkNamespace.host, on: "127.0.0.1")
@@ -76,18 +76,18 @@ struct FaultTests {
                 while case let bytes = try connection.receive(maxLength: 100), !bytes.isEmpty { try connection.sendAll(bytes) }
             }
         }
-        let delay = 0.8
-        let asked = 0.6
+        let delay = 1.2
+        let asked = 1.0
 
         // Sync: SO_RCVTIMEO.
-        let relay = try DelayRelay(to: echoAddress, delay: .milliseconds(800))
+        let relay = try DelayRelay(to: echoAddress, delay: .milliseconds(1200))
         let client = try Socket(.inet, .stream)
         try client.connect(to: relay.address, timeout: .seconds(5))
-        try client.set(.receiveTimeout, .milliseconds(600))
+        try client.set(.receiveTimeout, .seconds(1))
         var start = ContinuousClock.now
         try client.sendAll("ping")
         let error = #expect(throws: SocketError.self) { try client.receive(maxLength: 100) }
-        expectWithinTenPercent(seconds(since: start), of: asked, "sync receive timeout through an 800 ms relay")
+        expectWithinTenPercent(seconds(since: start), of: asked, "sync receive timeout through a 1.2 s relay")
         #expect(error?.isWouldBlock == true)
         #expect(error?.description == "recv: Resource temporarily unavailable (EAGAIN)")
         try client.set(.receiveTimeout, .seconds(5))
@@ -97,15 +97,15 @@ struct FaultTests {
         try relay.stop()
 
         // Async: a deadline on receive.
-        let asyncRelay = try DelayRelay(to: echoAddress, delay: .milliseconds(800))
+        let asyncRelay = try DelayRelay(to: echoAddress, delay: .milliseconds(1200))
         let connection = try await AsyncSocket.connect(to: asyncRelay.address, timeout: .seconds(5))
         start = ContinuousClock.now
         try await connection.sendAll("ping")
         do {
-            _ = try await connection.receive(maxLength: 100, deadline: start + .milliseconds(600))
+            _ = try await connection.receive(maxLength: 100, deadline: start + .seconds(1))
             Issue.record("the receive did not time out")
         } catch {
-            expectWithinTenPercent(seconds(since: start), of: asked, "async receive deadline through an 800 ms relay")
+            expectWithinTenPercent(seconds(since: start), of: asked, "async receive deadline through a 1.2 s relay")
             #expect(error.isTimeout)
             #expect(error.description == "recv: timed out (ETIMEDOUT)")
         }
