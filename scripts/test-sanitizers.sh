@@ -7,7 +7,8 @@
 #   scripts/test-sanitizers.sh thread          ThreadSanitizer only
 #   scripts/test-sanitizers.sh address --filter SocketsAsyncTests   (the rest goes to swift test)
 #
-# Any sanitizer report fails the run: TSan makes the test process exit non-zero, ASan stops
+# Tests see SOCKETS_SANITIZER=thread|address and may make CPU-heavy loads lighter (never
+# skip). Any sanitizer report fails the run: TSan makes the test process exit non-zero, ASan stops
 # at the first error, LSan reports leaks at exit. XCTest's own leaks are suppressed
 # (scripts/lsan-suppressions.txt).
 set -euo pipefail
@@ -36,7 +37,7 @@ run() {
   bin=$(swift build --sanitize="$sanitizer" --scratch-path "$scratch" --show-bin-path)
   # One test at a time: the tests already take turns (the descriptor-leak check), and a test
   # waiting for its turn counts against its time limit, which the sanitizers' slowness exceeds.
-  SOCK_BINARY="$bin/sock" swift test --sanitize="$sanitizer" --scratch-path "$scratch" --no-parallel "$@"
+  SOCKETS_SANITIZER="$sanitizer" SOCK_BINARY="$bin/sock" swift test --sanitize="$sanitizer" --scratch-path "$scratch" --no-parallel "$@"
   echo "== $sanitizer sanitizer: passed in $((SECONDS - start)) s"
 }
 
