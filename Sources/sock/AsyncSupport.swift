@@ -15,7 +15,7 @@ final class AsyncGate: Sendable {
         var waiters: [UnsafeContinuation<Void, Never>] = []
     }
 
-    private let state = Mutex(State())
+    private let state = LockedValue(State())
 
     /// Waits until the gate is free, then holds it.
     func enter() async {
@@ -66,7 +66,7 @@ final class OutputPump: Sendable {
         var roomWaiters: [UnsafeContinuation<Void, Never>] = []
     }
 
-    private let state = Mutex(State())
+    private let state = LockedValue(State())
     private let available = DispatchSemaphore(value: 0)
     private let limit: Int
 

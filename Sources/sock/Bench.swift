@@ -200,14 +200,14 @@ final class Benchmark: Sendable {
     private let received = Atomic<Int>(0)
     private let receivedMessages = Atomic<Int>(0)
     private let sentMessages = Atomic<Int>(0)
-    private let samples = Mutex<[Double]>([])
-    private let lastArrival = Mutex<ContinuousClock.Instant?>(nil)
-    private let failure = Mutex<ToolError?>(nil)
+    private let samples = LockedValue<[Double]>([])
+    private let lastArrival = LockedValue<ContinuousClock.Instant?>(nil)
+    private let failure = LockedValue<ToolError?>(nil)
     private let go = Latch()
-    private let deadline = Mutex<ContinuousClock.Instant>(.now)
+    private let deadline = LockedValue<ContinuousClock.Instant>(.now)
     /// Each client thread leaves once; the main thread waits for all.
     private let finished = DispatchGroup()
-    private let sockets = Mutex<[Socket]>([])
+    private let sockets = LockedValue<[Socket]>([])
 
     /// Most samples kept per client, so that long runs stay within memory.
     private static let sampleLimit = 2_000_000

@@ -21,13 +21,13 @@ final class AsyncBenchmark: Sendable {
     private let received = Atomic<Int>(0)
     private let receivedMessages = Atomic<Int>(0)
     private let sentMessages = Atomic<Int>(0)
-    private let samples = Mutex<[Double]>([])
-    private let lastArrival = Mutex<ContinuousClock.Instant?>(nil)
-    private let failure = Mutex<ToolError?>(nil)
+    private let samples = LockedValue<[Double]>([])
+    private let lastArrival = LockedValue<ContinuousClock.Instant?>(nil)
+    private let failure = LockedValue<ToolError?>(nil)
     /// When the clients stop; `nil` while they connect. Server errors before it are failures.
-    private let end = Mutex<ContinuousClock.Instant?>(nil)
+    private let end = LockedValue<ContinuousClock.Instant?>(nil)
     /// The server's side of each connection, closed at the end whatever state it is in.
-    private let serverConnections = Mutex<[AsyncSocket]>([])
+    private let serverConnections = LockedValue<[AsyncSocket]>([])
 
     /// Most samples kept per client, so that long runs stay within memory.
     private static let sampleLimit = 2_000_000

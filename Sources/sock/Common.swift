@@ -54,7 +54,7 @@ struct ToolError: Error, CustomStringConvertible {
 /// data and text never interleave out of order, and a closed reader gives `EPIPE`.
 enum Console {
     /// Serialises writers so that each call's bytes stay together.
-    private static let outputLock = Mutex<Void>(())
+    private static let outputLock = LockedValue<Void>(())
 
     /// Writes bytes to standard output.
     static func write(_ bytes: UnsafeRawBufferPointer) throws(ToolError) {
@@ -132,7 +132,7 @@ enum Console {
 /// Takes SIGINT, SIGTERM and SIGHUP on a thread of its own, runs the registered clean-up
 /// actions (removing a Unix socket file, printing ping's summary), then exits 128 + signal.
 enum Interrupts {
-    private static let actions = Mutex<[Int: @Sendable () -> Void]>([:])
+    private static let actions = LockedValue<[Int: @Sendable () -> Void]>([:])
     private static let nextKey = Atomic<Int>(0)
     private static let signals: [CInt] = [SIGINT, SIGTERM, SIGHUP]
 
@@ -421,7 +421,7 @@ func startThread(_ name: String, _ body: @escaping @Sendable () -> Void) {
 
 /// A one-shot flag that threads can wait on with a deadline.
 final class Latch: Sendable {
-    private let state = Mutex<Bool>(false)
+    private let state = LockedValue<Bool>(false)
     private let semaphore = DispatchSemaphore(value: 0)
 
     func fire() {

@@ -247,7 +247,7 @@ final class UnixPathCleanup: Sendable {
     let path: String
     private let inode: UInt64?
     private let done = Atomic<Bool>(false)
-    private let interruptKey = Mutex<Int?>(nil)
+    private let interruptKey = LockedValue<Int?>(nil)
 
     init(path: String) {
         self.path = path
@@ -325,7 +325,7 @@ final class DatagramServer: Sendable {
     let socket: Socket
     let echo: Bool
     let verbose: Bool
-    private let latestSender = Mutex<SocketAddress?>(nil)
+    private let latestSender = LockedValue<SocketAddress?>(nil)
 
     init(socket: Socket, echo: Bool, verbose: Bool) {
         self.socket = socket

@@ -74,7 +74,7 @@ final class PingStatistics: Sendable {
         var roundTrips: [Double] = []
     }
 
-    private let state = Mutex(Snapshot())
+    private let state = LockedValue(Snapshot())
 
     var snapshot: Snapshot { state.withLock { $0 } }
 

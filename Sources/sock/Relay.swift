@@ -28,7 +28,7 @@ final class TransferProgress: Sendable {
     let received = Atomic<Int>(0)
     let enabled: Bool
     private let start = ContinuousClock.now
-    private let lastShown = Mutex<ContinuousClock.Instant>(ContinuousClock.now)
+    private let lastShown = LockedValue<ContinuousClock.Instant>(ContinuousClock.now)
     private let terminal = Console.errorIsTerminal
 
     init(enabled: Bool) {
@@ -103,7 +103,7 @@ final class StdioRelay: Sendable {
         var lastActivity = ContinuousClock.now
     }
 
-    private let state = Mutex(State())
+    private let state = LockedValue(State())
     private let changed = DispatchSemaphore(value: 0)
 
     init(

@@ -136,7 +136,7 @@ final class ClientHub: Sendable {
     }
 
     let framing: Framing
-    private let members = Mutex<[Member]>([])
+    private let members = LockedValue<[Member]>([])
 
     init(framing: Framing) {
         self.framing = framing

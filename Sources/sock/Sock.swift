@@ -52,7 +52,7 @@ struct Sock: ParsableCommand {
     /// Runs an async command in a task and blocks the main thread until it ends.
     private static func runAndWait(_ command: any AsyncParsableCommand) throws {
         let parsed = ParsedCommand(command)
-        let outcome = Mutex<Result<Void, any Error>?>(nil)
+        let outcome = LockedValue<Result<Void, any Error>?>(nil)
         let done = DispatchSemaphore(value: 0)
         Task {
             var command = parsed.command
