@@ -26,6 +26,11 @@ import Synchronization
 /// `withTaskExecutorPreference`, or `group.addTask(executorPreference:)`) and a
 /// `SerialExecutor` (return ``asUnownedSerialExecutor()`` from an actor's `unownedExecutor`
 /// to run the actor on the loop's thread).
+///
+/// The two roles reach the loop through different objects, so that the loop knows how to run
+/// each job: a job of a task that merely prefers the loop runs as nonisolated code (its
+/// awaits on the loop's sockets continue in place), a job of an actor runs isolated to it.
+/// Running every job as isolated would make each nonisolated `await` hop through the queue.
 public final class EventLoop: TaskExecutor, SerialExecutor, @unchecked Sendable, CustomStringConvertible {
     /// A name for logs and thread listings.
     public let name: String
@@ -43,6 +48,8 @@ public final class EventLoop: TaskExecutor, SerialExecutor, @unchecked Sendable,
     private let joinable = LockedValue<SystemThread?>(nil)
     /// State only the reactor thread touches.
     private let local = LoopLocal()
+    /// The loop's serial-executor identity: jobs enqueued through it run isolated to it.
+    private let isolation: LoopIsolation
 
     /// The `data` of the notifier's epoll registration. (`UInt64.max` is left alone: the
     /// core's epoll uses it to wake waiters on close.)
@@ -52,7 +59,7 @@ public final class EventLoop: TaskExecutor, SerialExecutor, @unchecked Sendable,
 
     private struct SharedState {
         var phase = Phase.running
-        var remote: [UnownedJob] = []
+        var remote: [QueuedJob] = []
         /// The loop is in (or about to enter) `epoll_wait` and needs an eventfd write to wake.
         var sleeping = false
         /// An eventfd write is on its way; no need for another.
@@ -74,6 +81,7 @@ public final class EventLoop: TaskExecutor, SerialExecutor, @unchecked Sendable,
     /// every registration fails with that error, and its jobs run on the global executor.
     private init(startingWithName name: String) {
         self.name = name
+        self.isolation = LoopIsolation()
         var failure: SocketError?
         var epoll: Epoll?
         var notifier: EventNotifier?
@@ -93,6 +101,7 @@ public final class EventLoop: TaskExecutor, SerialExecutor, @unchecked Sendable,
         self.epoll = epoll
         self.notifier = notifier
         self.startFailure = failure
+        isolation.loop = self
         guard failure == nil else {
             shared.withLock { $0.phase = .stopped }
             return
@@ -124,9 +133,14 @@ public final class EventLoop: TaskExecutor, SerialExecutor, @unchecked Sendable,
 
     // MARK: Executor
 
-    /// Queues a job to run on the loop's thread.
+    /// Queues a job to run on the loop's thread, as nonisolated code that prefers the loop
+    /// (the `TaskExecutor` role; actors' jobs come through ``asUnownedSerialExecutor()``).
     public func enqueue(_ job: consuming ExecutorJob) {
-        let job = UnownedJob(job)
+        enqueue(QueuedJob(UnownedJob(job), isolated: false))
+    }
+
+    @inline(__always)
+    fileprivate func enqueue(_ job: QueuedJob) {
         if inEventLoop {
             local.jobs.append(job)
             return
@@ -134,7 +148,7 @@ public final class EventLoop: TaskExecutor, SerialExecutor, @unchecked Sendable,
         enqueueRemote(job)
     }
 
-    private func enqueueRemote(_ job: UnownedJob) {
+    private func enqueueRemote(_ job: QueuedJob) {
         let (wake, stopped) = shared.withLock { state -> (Bool, Bool) in
             if state.phase == .stopped { return (false, true) }
             state.remote.append(job)
@@ -146,7 +160,7 @@ public final class EventLoop: TaskExecutor, SerialExecutor, @unchecked Sendable,
         }
         if stopped {
             // The loop is gone: let the task go on elsewhere rather than hang.
-            globalConcurrentExecutor.enqueue(ExecutorJob(job))
+            globalConcurrentExecutor.enqueue(ExecutorJob(job.job))
         } else if wake {
             try? notifier?.signal()
         }
@@ -154,7 +168,7 @@ public final class EventLoop: TaskExecutor, SerialExecutor, @unchecked Sendable,
 
     /// This loop as the executor of an actor (return it from the actor's `unownedExecutor`).
     public func asUnownedSerialExecutor() -> UnownedSerialExecutor {
-        UnownedSerialExecutor(ordinary: self)
+        UnownedSerialExecutor(ordinary: isolation)
     }
 
     /// This loop as a task executor preference.
@@ -291,7 +305,7 @@ public final class EventLoop: TaskExecutor, SerialExecutor, @unchecked Sendable,
         var expired: [TimerEntry] = []
         var sweptForStop = false
         var epollBroken = false
-        let serialExecutor = asUnownedSerialExecutor()
+        let serialExecutor = UnownedSerialExecutor(ordinary: isolation)
         let taskExecutor = asUnownedTaskExecutor()
 
         while true {
@@ -394,12 +408,55 @@ public final class EventLoop: TaskExecutor, SerialExecutor, @unchecked Sendable,
         var rounds = 0
         while !local.jobs.isEmpty && rounds < 8 {
             swap(&local.jobs, &local.running)
-            for job in local.running {
-                job.runSynchronously(isolatedTo: serialExecutor, taskExecutor: taskExecutor)
+            for queued in local.running {
+                if queued.isolated {
+                    queued.job.runSynchronously(isolatedTo: serialExecutor, taskExecutor: taskExecutor)
+                } else {
+                    queued.job.runSynchronously(on: taskExecutor)
+                }
             }
             local.running.removeAll(keepingCapacity: true)
             rounds += 1
         }
+    }
+}
+
+/// A job and how to run it: isolated to the loop (an actor's job) or not (a task's).
+private struct QueuedJob {
+    let job: UnownedJob
+    let isolated: Bool
+
+    init(_ job: UnownedJob, isolated: Bool) {
+        self.job = job
+        self.isolated = isolated
+    }
+}
+
+/// The loop in its `SerialExecutor` role: actors on the loop name this object as their
+/// executor, so that their jobs run isolated, while tasks that only prefer the loop do not.
+private final class LoopIsolation: SerialExecutor, @unchecked Sendable {
+    /// Set once, right after the loop is initialized; the loop owns this object.
+    unowned(unsafe) var loop: EventLoop?
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        guard let loop else {
+            globalConcurrentExecutor.enqueue(ExecutorJob(job))
+            return
+        }
+        loop.enqueue(QueuedJob(job, isolated: true))
+    }
+
+    func isSameExclusiveExecutionContext(other: LoopIsolation) -> Bool {
+        self === other
+    }
+
+    func isIsolatingCurrentContext() -> Bool? {
+        loop?.inEventLoop ?? false
+    }
+
+    func checkIsolated() {
+        precondition(loop?.inEventLoop ?? false, "not running on the event loop's thread")
     }
 }
 
@@ -408,9 +465,9 @@ public final class EventLoop: TaskExecutor, SerialExecutor, @unchecked Sendable,
 /// Only one thread uses it, so the dynamic exclusivity checks are left out (they cost more
 /// than the rest of a job's bookkeeping).
 private final class LoopLocal: @unchecked Sendable {
-    @exclusivity(unchecked) var jobs: [UnownedJob] = []
-    @exclusivity(unchecked) var running: [UnownedJob] = []
-    @exclusivity(unchecked) var incoming: [UnownedJob] = []
+    @exclusivity(unchecked) var jobs: [QueuedJob] = []
+    @exclusivity(unchecked) var running: [QueuedJob] = []
+    @exclusivity(unchecked) var incoming: [QueuedJob] = []
 
     init() {
         jobs.reserveCapacity(256)
