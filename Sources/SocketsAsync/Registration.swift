@@ -163,7 +163,7 @@ final class Registration: @unchecked Sendable {
         if !events.isDisjoint(with: [.readHangUp, .hangUp, .error]) { hungUp.store(true, ordering: .relaxed) }
         if read { markReady(.read) }
         if write { markReady(.write) }
-        state.withLock { state in
+        state.locked { state in
             if read { Self.resumeAll(&state.read.waiters, .ready) }
             if write { Self.resumeAll(&state.write.waiters, .ready) }
         }
@@ -187,42 +187,62 @@ final class Registration: @unchecked Sendable {
     /// when the direction is already marked ready.
     func wait(_ direction: Direction, deadline: ContinuousClock.Instant?) async -> Wake {
         let id = waiterIDs.wrappingAdd(1, ordering: .relaxed).newValue
-        return await withTaskCancellationHandler {
+        // The variant that inherits the caller's executor: it does not hop on entry and after
+        // the operation (two executor checks per wait, each a lookup of the task's executor
+        // preference under the task's status lock).
+        return await _unsafeInheritExecutor_withTaskCancellationHandler {
             await withUnsafeContinuation { (continuation: UnsafeContinuation<Wake, Never>) in
-                let immediate: Wake? = state.withLock { state in
-                    if let ended = state.ended { return ended }
-                    if readyToken(direction) != nil { return .ready }
-                    if Task.isCancelled { return .cancelled }
-                    var effective = deadline
-                    if let socketDeadline = state[direction].socketDeadline {
-                        effective = min(effective ?? socketDeadline, socketDeadline)
-                    }
-                    if let effective {
-                        if effective <= .now { return .timedOut }
-                        if state[direction].armed.map({ effective < $0 }) ?? true {
-                            state[direction].armed = effective
-                            loop.arm(self, direction, at: effective)
-                        }
-                    }
-                    state[direction].waiters.append(
-                        Waiter(id: id, operationDeadline: deadline, deadline: effective, continuation: continuation))
-                    return nil
+                if let immediate = addWaiter(direction, deadline: deadline, id: id, continuation) {
+                    continuation.resume(returning: immediate)
                 }
-                if let immediate { continuation.resume(returning: immediate) }
             }
         } onCancel: {
-            let continuation: UnsafeContinuation<Wake, Never>? = state.withLock { state in
-                guard let index = state[direction].waiters.firstIndex(where: { $0.id == id }) else { return nil }
-                return state[direction].waiters.remove(at: index).continuation
-            }
-            continuation?.resume(returning: .cancelled)
+            cancelWaiter(direction, id: id)
         }
+    }
+
+    /// Queues a waiter, or says why it need not wait. Kept out of line and synchronous: inlined
+    /// into the async caller, its locals would live in the task's allocator rather than on the
+    /// thread's stack (a dozen task allocations per wait).
+    @inline(never)
+    private func addWaiter(
+        _ direction: Direction, deadline: ContinuousClock.Instant?, id: UInt64, _ continuation: UnsafeContinuation<Wake, Never>
+    ) -> Wake? {
+        state.locked { state in
+            if let ended = state.ended { return ended }
+            if readyToken(direction) != nil { return .ready }
+            if Task.isCancelled { return .cancelled }
+            var effective = deadline
+            if let socketDeadline = state[direction].socketDeadline {
+                effective = min(effective ?? socketDeadline, socketDeadline)
+            }
+            if let effective {
+                if effective <= .now { return .timedOut }
+                if state[direction].armed.map({ effective < $0 }) ?? true {
+                    state[direction].armed = effective
+                    loop.arm(self, direction, at: effective)
+                }
+            }
+            state[direction].waiters.append(
+                Waiter(id: id, operationDeadline: deadline, deadline: effective, continuation: continuation))
+            return nil
+        }
+    }
+
+    /// Removes a cancelled task's waiter, if still queued, and resumes it.
+    @inline(never)
+    private func cancelWaiter(_ direction: Direction, id: UInt64) {
+        let continuation: UnsafeContinuation<Wake, Never>? = state.locked { state in
+            guard let index = state[direction].waiters.firstIndex(where: { $0.id == id }) else { return nil }
+            return state[direction].waiters.remove(at: index).continuation
+        }
+        continuation?.resume(returning: .cancelled)
     }
 
     /// Called by the loop when the timer of `direction` fires: resumes the waiters whose
     /// deadline passed and re-arms the timer for the earliest one left.
     func expire(_ direction: Direction, now: ContinuousClock.Instant) {
-        state.withLock { state in
+        state.locked { state in
             state[direction].armed = nil
             Self.timeOut(&state[direction], now: now)
             if let earliest = Self.earliestDeadline(state[direction].waiters) {
@@ -255,12 +275,12 @@ final class Registration: @unchecked Sendable {
 
     /// The socket-wide deadline for a direction.
     func socketDeadline(_ direction: Direction) -> ContinuousClock.Instant? {
-        state.withLock { $0[direction].socketDeadline }
+        state.locked { $0[direction].socketDeadline }
     }
 
     /// Sets the socket-wide deadline for a direction; it applies to waiting operations too.
     func setSocketDeadline(_ direction: Direction, _ deadline: ContinuousClock.Instant?) {
-        state.withLock { state in
+        state.locked { state in
             state[direction].socketDeadline = deadline
             guard !state[direction].waiters.isEmpty else { return }
             for index in state[direction].waiters.indices {
@@ -284,7 +304,7 @@ final class Registration: @unchecked Sendable {
     /// - Returns: whether this call ended it.
     @discardableResult
     func end(_ reason: Wake) -> Bool {
-        state.withLock { state in
+        state.locked { state in
             guard state.ended == nil else { return false }
             state.ended = reason
             Self.resumeAll(&state.read.waiters, reason)
@@ -294,8 +314,8 @@ final class Registration: @unchecked Sendable {
     }
 
     /// Whether the registration has ended, and why.
-    var ended: Wake? { state.withLock { $0.ended } }
+    var ended: Wake? { state.locked { $0.ended } }
 
     /// How many operations are waiting (for tests and diagnostics).
-    var waiterCount: Int { state.withLock { $0.read.waiters.count + $0.write.waiters.count } }
+    var waiterCount: Int { state.locked { $0.read.waiters.count + $0.write.waiters.count } }
 }
