@@ -175,9 +175,16 @@ final class Registration: @unchecked Sendable {
     }
 
     private static func resumeAll(_ waiters: inout [Waiter], _ wake: Wake) {
-        guard !waiters.isEmpty else { return }
-        for waiter in waiters { waiter.continuation.resume(returning: wake) }
-        waiters.removeAll(keepingCapacity: true)
+        switch waiters.count {
+        case 0:
+            return
+        case 1:
+            // The usual case, without the general removal's range replacement.
+            waiters.removeLast().continuation.resume(returning: wake)
+        default:
+            for waiter in waiters { waiter.continuation.resume(returning: wake) }
+            waiters.removeAll(keepingCapacity: true)
+        }
     }
 
     // MARK: Waiting
@@ -212,21 +219,32 @@ final class Registration: @unchecked Sendable {
             if let ended = state.ended { return ended }
             if readyToken(direction) != nil { return .ready }
             if Task.isCancelled { return .cancelled }
-            var effective = deadline
-            if let socketDeadline = state[direction].socketDeadline {
-                effective = min(effective ?? socketDeadline, socketDeadline)
-            }
-            if let effective {
-                if effective <= .now { return .timedOut }
-                if state[direction].armed.map({ effective < $0 }) ?? true {
-                    state[direction].armed = effective
-                    loop.arm(self, direction, at: effective)
-                }
-            }
-            state[direction].waiters.append(
-                Waiter(id: id, operationDeadline: deadline, deadline: effective, continuation: continuation))
-            return nil
+            // Each direction by name, not through the subscript: its accessor coroutine costs
+            // more than the rest of this function on the way of every wait.
+            return direction == .read
+                ? queue(&state.read, .read, deadline: deadline, id: id, continuation)
+                : queue(&state.write, .write, deadline: deadline, id: id, continuation)
         }
+    }
+
+    @inline(__always)
+    private func queue(
+        _ state: inout DirectionState, _ direction: Direction, deadline: ContinuousClock.Instant?, id: UInt64,
+        _ continuation: UnsafeContinuation<Wake, Never>
+    ) -> Wake? {
+        var effective = deadline
+        if let socketDeadline = state.socketDeadline {
+            effective = min(effective ?? socketDeadline, socketDeadline)
+        }
+        if let effective {
+            if effective <= .now { return .timedOut }
+            if state.armed.map({ effective < $0 }) ?? true {
+                state.armed = effective
+                loop.arm(self, direction, at: effective)
+            }
+        }
+        state.waiters.append(Waiter(id: id, operationDeadline: deadline, deadline: effective, continuation: continuation))
+        return nil
     }
 
     /// Removes a cancelled task's waiter, if still queued, and resumes it.
