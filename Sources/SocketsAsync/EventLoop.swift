@@ -66,6 +66,10 @@ public final class EventLoop: TaskExecutor, SerialExecutor, @unchecked Sendable,
         var wakeSignalled = false
         /// When the sleeping loop will wake by itself (`nil`: never).
         var sleepDeadline: ContinuousClock.Instant?
+        /// Whether `sleepDeadline` is set: checked instead of the optional itself, because
+        /// `ContinuousClock.Instant` is resilient and every copy or test of an optional one
+        /// goes through its value witnesses (on the way of every wake-up).
+        var hasSleepDeadline = false
         var timers = TimerHeap()
     }
 
@@ -330,8 +334,9 @@ public final class EventLoop: TaskExecutor, SerialExecutor, @unchecked Sendable,
                     timeout = .zero
                 } else {
                     state.sleeping = true
-                    state.sleepDeadline = state.timers.earliest
-                    if let deadline = state.sleepDeadline {
+                    if !state.timers.isEmpty, let deadline = state.timers.earliest {
+                        state.sleepDeadline = deadline
+                        state.hasSleepDeadline = true
                         timeout = max(.zero, ContinuousClock.now.duration(to: deadline))
                     }
                 }
@@ -381,9 +386,12 @@ public final class EventLoop: TaskExecutor, SerialExecutor, @unchecked Sendable,
 
             shared.locked { state in
                 state.sleeping = false
-                state.sleepDeadline = nil
+                if state.hasSleepDeadline {
+                    state.sleepDeadline = nil
+                    state.hasSleepDeadline = false
+                }
                 if notified { state.wakeSignalled = false }
-                if let earliest = state.timers.earliest {
+                if !state.timers.isEmpty, let earliest = state.timers.earliest {
                     let now = ContinuousClock.now
                     if earliest <= now { state.timers.popExpired(now: now, into: &expired) }
                 }
