@@ -21,13 +21,35 @@ enum Wake: Sendable {
     case loopStopped
 }
 
+/// A deadline as a `Duration` since a fixed instant. `ContinuousClock.Instant` is resilient (its
+/// layout is private to the standard library), so each copy, comparison or test for `nil` of
+/// one goes through the runtime's value witnesses, and so does every copy of a struct that
+/// holds one: on the way of every wait. `Duration` is frozen, so this is plain integers.
+struct Deadline: Comparable, Sendable {
+    let sinceOrigin: Duration
+
+    private static let origin = ContinuousClock.now
+
+    init(_ instant: ContinuousClock.Instant) {
+        sinceOrigin = Self.origin.duration(to: instant)
+    }
+
+    static var now: Deadline { Deadline(.now) }
+
+    var instant: ContinuousClock.Instant { Self.origin.advanced(by: sinceOrigin) }
+
+    static func < (left: Deadline, right: Deadline) -> Bool {
+        left.sinceOrigin < right.sinceOrigin
+    }
+}
+
 /// A task suspended until its socket is ready.
 struct Waiter {
     let id: UInt64
     /// The deadline the operation asked for.
-    let operationDeadline: ContinuousClock.Instant?
+    let operationDeadline: Deadline?
     /// The earlier of the operation's deadline and the socket's deadline for the direction.
-    var deadline: ContinuousClock.Instant?
+    var deadline: Deadline?
     let continuation: UnsafeContinuation<Wake, Never>
 }
 
@@ -35,11 +57,11 @@ struct Waiter {
 struct DirectionState {
     var waiters: [Waiter] = []
     /// The socket-wide deadline for this direction (like Go's `SetReadDeadline`).
-    var socketDeadline: ContinuousClock.Instant?
+    var socketDeadline: Deadline?
     /// The deadline the loop's timer heap holds for this direction; `nil` when none is armed.
     /// An armed timer may be earlier than every waiter's deadline (waiters that left do not
     /// disarm it); when it fires, it is re-armed for the earliest waiter left.
-    var armed: ContinuousClock.Instant?
+    var armed: Deadline?
 }
 
 struct RegistrationState {
@@ -213,9 +235,11 @@ final class Registration: @unchecked Sendable {
     /// thread's stack (a dozen task allocations per wait).
     @inline(never)
     private func addWaiter(
-        _ direction: Direction, deadline: ContinuousClock.Instant?, id: UInt64, _ continuation: UnsafeContinuation<Wake, Never>
+        _ direction: Direction, deadline instant: ContinuousClock.Instant?, id: UInt64,
+        _ continuation: UnsafeContinuation<Wake, Never>
     ) -> Wake? {
-        state.locked { state in
+        let deadline = instant.map(Deadline.init)
+        return state.locked { state in
             if let ended = state.ended { return ended }
             if readyToken(direction) != nil { return .ready }
             if Task.isCancelled { return .cancelled }
@@ -229,7 +253,7 @@ final class Registration: @unchecked Sendable {
 
     @inline(__always)
     private func queue(
-        _ state: inout DirectionState, _ direction: Direction, deadline: ContinuousClock.Instant?, id: UInt64,
+        _ state: inout DirectionState, _ direction: Direction, deadline: Deadline?, id: UInt64,
         _ continuation: UnsafeContinuation<Wake, Never>
     ) -> Wake? {
         var effective = deadline
@@ -240,7 +264,7 @@ final class Registration: @unchecked Sendable {
             if effective <= .now { return .timedOut }
             if state.armed.map({ effective < $0 }) ?? true {
                 state.armed = effective
-                loop.arm(self, direction, at: effective)
+                loop.arm(self, direction, at: effective.instant)
             }
         }
         state.waiters.append(Waiter(id: id, operationDeadline: deadline, deadline: effective, continuation: continuation))
@@ -259,18 +283,19 @@ final class Registration: @unchecked Sendable {
 
     /// Called by the loop when the timer of `direction` fires: resumes the waiters whose
     /// deadline passed and re-arms the timer for the earliest one left.
-    func expire(_ direction: Direction, now: ContinuousClock.Instant) {
+    func expire(_ direction: Direction, now instant: ContinuousClock.Instant) {
+        let now = Deadline(instant)
         state.locked { state in
             state[direction].armed = nil
             Self.timeOut(&state[direction], now: now)
             if let earliest = Self.earliestDeadline(state[direction].waiters) {
                 state[direction].armed = earliest
-                loop.arm(self, direction, at: earliest)
+                loop.arm(self, direction, at: earliest.instant)
             }
         }
     }
 
-    private static func timeOut(_ direction: inout DirectionState, now: ContinuousClock.Instant) {
+    private static func timeOut(_ direction: inout DirectionState, now: Deadline) {
         var index = 0
         while index < direction.waiters.count {
             if let deadline = direction.waiters[index].deadline, deadline <= now {
@@ -281,8 +306,8 @@ final class Registration: @unchecked Sendable {
         }
     }
 
-    private static func earliestDeadline(_ waiters: [Waiter]) -> ContinuousClock.Instant? {
-        var earliest: ContinuousClock.Instant?
+    private static func earliestDeadline(_ waiters: [Waiter]) -> Deadline? {
+        var earliest: Deadline?
         for waiter in waiters {
             if let deadline = waiter.deadline { earliest = min(earliest ?? deadline, deadline) }
         }
@@ -293,11 +318,12 @@ final class Registration: @unchecked Sendable {
 
     /// The socket-wide deadline for a direction.
     func socketDeadline(_ direction: Direction) -> ContinuousClock.Instant? {
-        state.locked { $0[direction].socketDeadline }
+        state.locked { $0[direction].socketDeadline }?.instant
     }
 
     /// Sets the socket-wide deadline for a direction; it applies to waiting operations too.
-    func setSocketDeadline(_ direction: Direction, _ deadline: ContinuousClock.Instant?) {
+    func setSocketDeadline(_ direction: Direction, _ instant: ContinuousClock.Instant?) {
+        let deadline = instant.map(Deadline.init)
         state.locked { state in
             state[direction].socketDeadline = deadline
             guard !state[direction].waiters.isEmpty else { return }
@@ -313,7 +339,7 @@ final class Registration: @unchecked Sendable {
             if let earliest = Self.earliestDeadline(state[direction].waiters),
                state[direction].armed.map({ earliest < $0 }) ?? true {
                 state[direction].armed = earliest
-                loop.arm(self, direction, at: earliest)
+                loop.arm(self, direction, at: earliest.instant)
             }
         }
     }
