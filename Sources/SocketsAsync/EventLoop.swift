@@ -305,7 +305,9 @@ public final class EventLoop: TaskExecutor, SerialExecutor, @unchecked Sendable,
         loopThread.store(SystemThread.currentHandle, ordering: .relaxed)
         guard let epoll, let notifier else { return }
         var events = EpollEventBuffer(capacity: 512)
-        var ready: [(Registration, EpollEvents)] = []
+        // Registrations and their events; a struct, not a tuple: an array of tuples is
+        // destroyed through the tuple's generic value witnesses.
+        var ready: [ReadyEvent] = []
         var expired: [TimerEntry] = []
         var sweptForStop = false
         var epollBroken = false
@@ -375,11 +377,11 @@ public final class EventLoop: TaskExecutor, SerialExecutor, @unchecked Sendable,
                         if event.data == Self.notifierToken {
                             notified = true
                         } else if let registration = table.lookup(event.data) {
-                            ready.append((registration, event.events))
+                            ready.append(ReadyEvent(registration: registration, events: event.events))
                         }
                     }
                 }
-                for (registration, happened) in ready { registration.deliver(happened) }
+                for entry in ready { entry.registration.deliver(entry.events) }
                 ready.removeAll(keepingCapacity: true)
             }
             if notified { _ = try? notifier.drain() }
@@ -427,6 +429,12 @@ public final class EventLoop: TaskExecutor, SerialExecutor, @unchecked Sendable,
             rounds += 1
         }
     }
+}
+
+/// A registration epoll reported, with its events.
+private struct ReadyEvent {
+    let registration: Registration
+    let events: EpollEvents
 }
 
 /// A job and how to run it: isolated to the loop (an actor's job) or not (a task's).
