@@ -19,7 +19,10 @@ import tempfile
 import time
 
 IMPLS = ["c", "nio", "sync", "async"]
-NAMES = {"c": "C", "nio": "swift-nio", "sync": "Sockets (sync)", "async": "SocketsAsync"}
+# Ping-pong also runs a C client and server that wait with epoll, as an event loop does: the
+# floor for any event-loop design (the blocking C pair is the floor for all).
+PINGPONG_IMPLS = ["c", "c-epoll", "nio", "sync", "async"]
+NAMES = {"c": "C", "c-epoll": "C (epoll)", "nio": "swift-nio", "sync": "Sockets (sync)", "async": "SocketsAsync"}
 
 LIVE = set()  # process groups to kill on the way out
 
@@ -57,6 +60,8 @@ class Bins:
         """kind: echo-one (one connection), discard, echo-many, udp-sink, udp-sink-mmsg."""
         mmsg = ["--mmsg"] if kind == "udp-sink-mmsg" else []
         udp = kind.startswith("udp-sink")
+        if impl == "c-epoll":
+            return [self.cbench, "server", "echo-epoll"]
         if impl == "c":
             name = {"echo-one": "echo-blocking", "discard": "discard-blocking", "echo-many": "echo-epoll"}.get(kind, "udp-sink")
             return [self.cbench, "server", name] + mmsg
@@ -73,6 +78,8 @@ class Bins:
         """This implementation's own client for pingpong, bulk, udp-send."""
         if impl == "c":
             return [self.cbench, command]
+        if impl == "c-epoll":
+            return [self.cbench, command, "--epoll"]
         if impl == "nio":
             return [self.nio, command]
         return [self.sockets, command, "--api", impl]
@@ -137,9 +144,9 @@ def run_pair(bins, impl, server_kind, client_argv, placement, duration, result_f
 
 
 class Workload:
-    def __init__(self, key, title, unit, scale, metric, run, extras=(), better="higher"):
+    def __init__(self, key, title, unit, scale, metric, run, extras=(), better="higher", impls=IMPLS):
         self.key, self.title, self.unit, self.scale, self.metric = key, title, unit, scale, metric
-        self.run, self.extras, self.better = run, extras, better
+        self.run, self.extras, self.better, self.impls = run, extras, better, impls
 
 
 def workloads(bins, quick, only):
@@ -156,7 +163,7 @@ def workloads(bins, quick, only):
                 argv = bins.client(impl, "pingpong") + ["--port", "{port}", "--size", str(size), "--duration", str(d), "--warmup", str(wu)]
                 return run_pair(bins, impl, "echo-one", argv, placement, d + wu)
             items.append(Workload(f"pingpong-{size}-{name}", f"ping-pong {size} B, {name}", "round trips/s", 1, "rate", run,
-                                  extras=(("p50 µs", "p50_us", 1), ("p99 µs", "p99_us", 1))))
+                                  extras=(("p50 µs", "p50_us", 1), ("p99 µs", "p99_us", 1)), impls=PINGPONG_IMPLS))
 
     def bulk(impl):
         argv = bins.client(impl, "bulk") + ["--port", "{port}", "--size", str(256 * 1024), "--duration", str(db)]
@@ -231,12 +238,12 @@ def summarize(items, results, reps):
     medians = {}
     for w in items:
         med = {}
-        for impl in IMPLS:
+        for impl in w.impls:
             runs = [r for r in results[w.key][impl] if "error" not in r]
             values = [r[w.metric] * w.scale for r in runs if w.metric in r]
             med[impl] = statistics.median(values) if values else None
         medians[w.key] = med
-        for impl in IMPLS:
+        for impl in w.impls:
             runs = results[w.key][impl]
             good = [r for r in runs if "error" not in r]
             values = [r[w.metric] * w.scale for r in good if w.metric in r]
@@ -308,12 +315,12 @@ def main():
     reps = args.reps or (1 if args.quick else 3)
     items = workloads(bins, args.quick, args.only)
     log = open(args.log, "ab") if args.log else None
-    results = {w.key: {impl: [] for impl in IMPLS} for w in items}
+    results = {w.key: {impl: [] for impl in w.impls} for w in items}
     started = time.monotonic()
     try:
         for w in items:
             for rep in range(reps):
-                for impl in IMPLS:
+                for impl in w.impls:
                     result = w.run(impl)
                     results[w.key][impl].append(result)
                     shown = result.get("error") or fmt(result.get(w.metric, 0) * w.scale)

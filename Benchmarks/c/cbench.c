@@ -6,7 +6,8 @@
 //   cbench server echo-epoll         non-blocking, level-triggered epoll, any number of connections
 //   cbench server udp-sink [--mmsg]  counts datagrams (recvfrom, or recvmmsg 64 at a time)
 // Clients print one JSON object on standard output:
-//   cbench pingpong --port P --size S --duration SECS         round trips, p50/p99
+//   cbench pingpong --port P --size S --duration SECS [--epoll] round trips, p50/p99 (--epoll:
+//                                                             wait for replies with epoll_wait)
 //   cbench bulk --port P --size S --duration SECS             bytes/s
 //   cbench load --port P --conns N --size S --warmup SECS --duration SECS --server-pid PID
 //               [--malloc-counter FILE]                       echo load: messages/s, server CPU
@@ -46,7 +47,7 @@ static double now(void) {
 }
 
 // ---- options ----
-static int opt_port, opt_size = 64, opt_conns = 100, opt_parallel = 4, opt_mmsg, opt_server_pid;
+static int opt_port, opt_size = 64, opt_conns = 100, opt_parallel = 4, opt_mmsg, opt_epoll, opt_server_pid;
 static double opt_duration = 2, opt_warmup = 0.5;
 static const char *opt_malloc_counter;
 
@@ -55,6 +56,7 @@ static void parse(int argc, char **argv, int first) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : "0";
         if (!strcmp(a, "--mmsg")) { opt_mmsg = 1; continue; }
+        if (!strcmp(a, "--epoll")) { opt_epoll = 1; continue; }
         if (!strcmp(a, "--port")) opt_port = atoi(v);
         else if (!strcmp(a, "--size")) opt_size = atoi(v);
         else if (!strcmp(a, "--conns")) opt_conns = atoi(v);
@@ -325,8 +327,36 @@ static int cmp_u32(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
+// The event-loop way to wait for the reply: non-blocking socket, epoll_wait, then recv.
+static int ep_fd = -1;
+static size_t recv_reply(int fd, char *buf, size_t n) {
+    if (ep_fd < 0) return recv_all(fd, buf, n);
+    size_t got = 0;
+    struct epoll_event ev;
+    while (got < n) {
+        if (epoll_wait(ep_fd, &ev, 1, -1) < 0) {
+            if (errno == EINTR) continue;
+            die("epoll_wait");
+        }
+        ssize_t r = recv(fd, buf + got, n - got, 0);
+        if (r < 0) {
+            if (errno == EAGAIN || errno == EINTR) continue;
+            die("recv");
+        }
+        if (r == 0) break;
+        got += (size_t)r;
+    }
+    return got;
+}
+
 static void client_pingpong(void) {
     int fd = tcp_connect(opt_port);
+    if (opt_epoll) {
+        fcntl(fd, F_SETFL, O_NONBLOCK);
+        ep_fd = epoll_create1(EPOLL_CLOEXEC);
+        struct epoll_event ev = {.events = EPOLLIN, .data.fd = fd};
+        epoll_ctl(ep_fd, EPOLL_CTL_ADD, fd, &ev);
+    }
     char *buf = calloc(1, (size_t)opt_size);
     size_t cap = 1 << 24, count = 0;
     uint32_t *samples = malloc(cap * sizeof *samples);
@@ -337,13 +367,13 @@ static void client_pingpong(void) {
         if (!measuring && t0 >= warm_end) { measuring = 1; start = t0; end = t0 + opt_duration; }
         if (measuring && t0 >= end) break;
         send_all(fd, buf, (size_t)opt_size);
-        if (recv_all(fd, buf, (size_t)opt_size) < (size_t)opt_size) { fprintf(stderr, "cbench: server closed early\n"); exit(1); }
+        if (recv_reply(fd, buf, (size_t)opt_size) < (size_t)opt_size) { fprintf(stderr, "cbench: server closed early\n"); exit(1); }
         double t1 = now();
         if (measuring && count < cap) samples[count++] = (uint32_t)((t1 - t0) * 1e9);
     }
     double secs = now() - start;
     shutdown(fd, SHUT_WR);
-    while (recv(fd, buf, (size_t)opt_size, 0) > 0) {}
+    while (recv_reply(fd, buf, (size_t)opt_size) > 0) {}
     close(fd);
     qsort(samples, count, sizeof *samples, cmp_u32);
     printf("{\"round_trips\":%zu,\"seconds\":%.6f,\"rate\":%.1f,\"p50_us\":%.2f,\"p99_us\":%.2f}\n", count, secs,
