@@ -209,7 +209,9 @@ func asyncServer(echo: Bool) async throws(SocketError) {
     emit("port \(server.localAddress.port ?? 0)")
     await server.run { connection, _ in
         try connection.socket.set(.tcpNoDelay, true)
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 * 1024, alignment: 16)
+        // Each connection's task has its own buffer: 4 KiB for echo, as in the README's
+        // example (it counts in the idle-connection memory), 256 KiB for the bulk sink.
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: echo ? 4096 : 256 * 1024, alignment: 16)
         defer { buffer.deallocate() }
         while case let count = try await connection.receive(into: buffer), count > 0 {
             if echo { try await connection.sendAll(UnsafeRawBufferPointer(rebasing: buffer[..<count])) }
