@@ -105,6 +105,106 @@ struct AsyncEchoTests {
         }
     }
 
+    /// A thousand datagrams each way through `sendmmsg`/`recvmmsg` on the loop: the server
+    /// takes what is queued in batches and sends each batch straight back to its senders.
+    @Test func udpBatchEchoOfAThousandDatagrams() async throws {
+        try await withLoop { loop in
+            let server = try AsyncSocket.bind(datagram: .ipv4(.loopback, port: 0), loop: loop)
+            let client = try AsyncSocket.bind(datagram: .ipv4(.loopback, port: 0), loop: loop)
+            // Room for all thousand in each receive queue (root may pass net.core.rmem_max).
+            try server.socket.set(.forcedReceiveBufferSize, 4 << 20)
+            try client.socket.set(.forcedReceiveBufferSize, 4 << 20)
+            let serverAddress = try server.localAddress()
+            let total = 1000
+            let outgoing = try DatagramBatch(capacity: total, maximumDatagramSize: 200)
+            for index in 0..<total {
+                try outgoing.append(testBytes(count: 1 + index % 200, seed: UInt64(index)), to: serverAddress)
+            }
+            try await client.sendAll(outgoing, deadline: .now + .seconds(10))
+            // All thousand are queued before the server looks: it takes them 256 at a time.
+            let echo = Task(executorPreference: loop) { () async throws -> Int in
+                let batch = try DatagramBatch(capacity: 256, maximumDatagramSize: 200)
+                var echoed = 0
+                var calls = 0
+                while echoed < total {
+                    let count = try await server.receiveBatch(into: batch, deadline: .now + .seconds(10))
+                    calls += 1
+                    try await server.sendAll(batch, deadline: .now + .seconds(10))
+                    echoed += count
+                }
+                return calls
+            }
+            let incoming = try DatagramBatch(capacity: total, maximumDatagramSize: 200)
+            var received: [[UInt8]] = []
+            while received.count < total {
+                let count = try await client.receiveBatch(into: incoming, deadline: .now + .seconds(10))
+                for index in 0..<count {
+                    #expect(try incoming.address(at: index) == serverAddress)
+                    received.append(try incoming.bytes(at: index))
+                }
+            }
+            #expect(received == (0..<total).map { testBytes(count: 1 + $0 % 200, seed: UInt64($0)) })
+            // Batches, not one call per datagram: four full batches (a few more if the kernel
+            // was still delivering when the server looked).
+            let serverCalls = try await echo.value
+            #expect(serverCalls <= 10, "\(serverCalls) recvmmsg calls for \(total) datagrams")
+            try client.close()
+            try server.close()
+        }
+    }
+
+    /// Typed control messages on the loop: a descriptor passed over a Unix socket (the receiver
+    /// writes through it), and the destination address of a datagram sent to 127.0.0.2.
+    @Test func typedControlMessagesAsync() async throws {
+        try await withLoop { loop in
+            let (first, second) = try AsyncSocket.pair(.unix, .datagram, loop: loop)
+            let (readEnd, writeEnd) = try Socket.pair(.unix, .stream)
+            let passed = Task(executorPreference: loop) { () async throws -> ReceivedMessageWithControl in
+                let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 16, alignment: 1)
+                defer { buffer.deallocate() }
+                let control = try ControlMessageBuffer(capacity: ControlMessage.space(forDescriptors: 1))
+                return try await second.receiveMessage(into: [buffer], controlBuffer: control, deadline: .now + .seconds(5))
+            }
+            try await untilWaiting(second)
+            let payload = UnsafeMutableRawBufferPointer.allocate(byteCount: 2, alignment: 1)
+            defer { payload.deallocate() }
+            payload.copyBytes(from: "fd".utf8)
+            let sent = try await first.sendMessage([UnsafeRawBufferPointer(payload)], controlMessages: [.descriptors([writeEnd.descriptor])])
+            #expect(sent == 2)
+            try writeEnd.close()
+            let message = try await passed.value
+            #expect(message.byteCount == 2 && !message.isControlTruncated)
+            #expect(message.descriptors.count == 1)
+            if let received = message.descriptors.first {
+                let socket = try received.makeSocket()
+                try socket.sendAll(Array("through the passed descriptor".utf8))
+                try socket.close()
+            }
+            #expect(try readEnd.receive(maxLength: 64) == Array("through the passed descriptor".utf8))
+            try readEnd.close()
+            try first.close()
+            try second.close()
+
+            let server = try AsyncSocket.bind(datagram: .ipv4(.any, port: 0), loop: loop)
+            try server.socket.set(.receivePacketInfo, true)
+            guard case .ipv4(let bound) = try server.localAddress() else { throw SocketError.invalid("test", nil, "not IPv4") }
+            let client = try AsyncSocket.bind(datagram: .ipv4(.loopback, port: 0), loop: loop)
+            _ = try await client.send(Array("ping".utf8), to: .ipv4(IPv4Address(127, 0, 0, 2), port: bound.port))
+            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 16, alignment: 1)
+            defer { buffer.deallocate() }
+            let control = try ControlMessageBuffer()
+            let datagram = try await server.receiveMessage(into: [buffer], controlBuffer: control, deadline: .now + .seconds(5))
+            #expect(datagram.byteCount == 4)
+            let info = datagram.controlMessages.compactMap { message -> IPv4PacketInfo? in
+                if case .ipv4PacketInfo(let info) = message { return info }
+                return nil
+            }
+            #expect(info.map(\.destinationAddress) == [IPv4Address(127, 0, 0, 2)])
+            try client.close()
+            try server.close()
+        }
+    }
+
     @Test func udpIPv4Echo() async throws {
         try await datagramEcho(bindTo: .ipv4(.loopback, port: 0), clientAddress: .ipv4(.loopback, port: 0))
     }

@@ -10,6 +10,9 @@ extension Trait where Self == NoDescriptorLeaks {
         NoDescriptorLeaks(warmUp: {
             _ = EventLoop.shared.isRunning
             try? await Task.sleep(for: .milliseconds(1))
+            // The `.timeLimit` trait's timer runs on the suspending clock: Dispatch gives each
+            // clock a timerfd of its own the first time it is used.
+            try? await Task.sleep(for: .milliseconds(1), clock: .suspending)
         })
     }
 }

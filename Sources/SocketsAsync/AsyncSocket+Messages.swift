@@ -1,0 +1,70 @@
+public import Sockets
+
+extension AsyncSocket {
+    // MARK: Batches of datagrams
+
+    /// Sends the batch's datagrams from entry `start` on: `sendmmsg(2)` with `MSG_NOSIGNAL`,
+    /// waiting for room to send at least one.
+    /// - Returns: how many were sent, which can be fewer than asked (call again from
+    ///   `start + sent`); `sendAll` on a batch loops until all are sent.
+    public func sendBatch(
+        _ batch: DatagramBatch, from start: Int = 0, flags: MessageFlags = [], deadline: ContinuousClock.Instant? = nil
+    ) async throws(SocketError) -> Int {
+        try await perform(.write, "sendmmsg", deadline: deadline) { _ throws(SocketError) in
+            try socket.trySendBatch(batch, from: start, flags: flags)
+        }
+    }
+
+    /// Sends every datagram of the batch, in as many `sendmmsg(2)` calls as the socket needs.
+    public func sendAll(_ batch: DatagramBatch, deadline: ContinuousClock.Instant? = nil) async throws(SocketError) {
+        var sent = 0
+        while sent < batch.count {
+            sent += try await sendBatch(batch, from: sent, deadline: deadline)
+        }
+    }
+
+    /// Receives up to ``DatagramBatch/capacity`` datagrams in one `recvmmsg(2)` call (with
+    /// `MSG_CMSG_CLOEXEC`), waiting for the first to arrive; those already queued behind it
+    /// come in the same call.
+    /// - Returns: the number received, also ``DatagramBatch/count``.
+    public func receiveBatch(
+        into batch: DatagramBatch, deadline: ContinuousClock.Instant? = nil
+    ) async throws(SocketError) -> Int {
+        try await perform(.read, "recvmmsg", deadline: deadline) { (drained: inout Bool) throws(SocketError) -> Int? in
+            guard let received = try socket.tryReceiveBatch(into: batch, flags: .waitForOne) else { return nil }
+            // Fewer than the batch holds: the queue is empty now; wait for the next event.
+            drained = received < batch.capacity
+            return received
+        }
+    }
+}
+
+extension AsyncSocket {
+    // MARK: Typed control messages
+
+    /// Sends a message with typed control messages (`sendmsg(2)` with `MSG_NOSIGNAL`), waiting
+    /// for room: descriptors (``ControlMessage/descriptors(_:)``), the source address of a reply
+    /// (``ControlMessage/ipv4PacketInfo(_:)``), a GSO segment size, and so on.
+    /// - Returns: the number of bytes sent.
+    public func sendMessage(
+        _ buffers: [UnsafeRawBufferPointer], to address: SocketAddress? = nil, controlMessages: [ControlMessage],
+        flags: MessageFlags = [], deadline: ContinuousClock.Instant? = nil
+    ) async throws(SocketError) -> Int {
+        try await perform(.write, "sendmsg", address: address?.description, deadline: deadline) { _ throws(SocketError) in
+            try socket.trySendMessage(buffers, to: address, controlMessages: controlMessages, flags: flags)
+        }
+    }
+
+    /// Receives one message with its typed control messages (`recvmsg(2)` with
+    /// `MSG_CMSG_CLOEXEC`) into `buffers`, the control data into `controlBuffer`, waiting for
+    /// one to arrive. Received descriptors are owned by the result: those that did not fit
+    /// were closed by the kernel (the result says ``ReceivedMessageWithControl/isControlTruncated``).
+    public func receiveMessage(
+        into buffers: [UnsafeMutableRawBufferPointer], controlBuffer: ControlMessageBuffer, flags: MessageFlags = [],
+        deadline: ContinuousClock.Instant? = nil
+    ) async throws(SocketError) -> ReceivedMessageWithControl {
+        try await perform(.read, "recvmsg", deadline: deadline) { _ throws(SocketError) in
+            try socket.tryReceiveMessage(into: buffers, controlBuffer: controlBuffer, flags: flags)
+        }
+    }
+}
