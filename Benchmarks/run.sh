@@ -15,6 +15,9 @@ mkdir -p .build/c results
 gcc -O2 -Wall -Wextra -o .build/c/cbench c/cbench.c
 gcc -O2 -Wall -Wextra -shared -fPIC -o .build/c/libmalloccount.so c/malloccount.c
 echo "building the Swift benchmarks (release; swift-nio takes several minutes the first time)..." >&2
+# A new source file in the main package (a path dependency) can go unseen by a build plan
+# made before it: plan again (cheap; nothing is recompiled that has not changed).
+rm -f .build/release.yaml
 swift build -c release >&2
 bin="$(swift build -c release --show-bin-path)"
 : > results/latest.log

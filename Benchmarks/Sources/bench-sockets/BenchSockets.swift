@@ -219,7 +219,7 @@ func asyncServer(echo: Bool) async throws(SocketError) {
     }
 }
 
-/// The UDP sink as a task on the loop: `receiveFrom`, or `recvmmsg` through `io(.readable)`.
+/// The UDP sink as a task on the loop: `receiveFrom`, or `receiveBatch` (`recvmmsg`).
 func asyncUDPSink(_ options: Options) async throws {
     let loop = try EventLoop(name: "server")
     let socket = try AsyncSocket.bind(datagram: .ipv4(.loopback, port: 0), loop: loop)
@@ -231,7 +231,7 @@ func asyncUDPSink(_ options: Options) async throws {
         if mmsg {
             let batch = try DatagramBatch(capacity: 64)
             while true {
-                let received = try await socket.io(.readable) { () throws(SocketError) in try socket.socket.tryReceiveBatch(into: batch) }
+                let received = try await socket.receiveBatch(into: batch)
                 let now = ContinuousClock.now
                 for index in 0..<received { sink.record(try batch.byteCount(at: index), at: now) }
             }
@@ -382,7 +382,7 @@ func asyncUDPSend(_ options: Options, loop: EventLoop) async throws(SocketError)
     var sent = 0
     while ContinuousClock.now < end {
         if options.mmsg {
-            sent += try await socket.io(.writable) { () throws(SocketError) in try socket.socket.trySendBatch(batch) }
+            sent += try await socket.sendBatch(batch)
         } else {
             sent += try await socket.send(UnsafeRawBufferPointer(buffer), to: options.server) > 0 ? 1 : 0
         }
