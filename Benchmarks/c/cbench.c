@@ -579,8 +579,9 @@ static void client_udp_send(void) {
         }
     }
     double secs = now() - start;
-    for (int i = 0; i < 5; i++) {
-        usleep(20000);
+    // End markers, spaced so that the receiver has drained its queue (a full queue drops them).
+    for (int i = 0; i < 10; i++) {
+        usleep(50000);
         sendto(fd, "e", 1, 0, (struct sockaddr *)&a, sizeof a);
     }
     close(fd);

@@ -266,7 +266,7 @@ final class BulkHandler: ChannelInboundHandler {
 }
 
 /// Sends datagrams for the duration: one `writeAndFlush` each, or 64 writes per flush
-/// (sendmmsg); then five end markers.
+/// (sendmmsg); then ten end markers.
 final class UDPSendHandler: ChannelInboundHandler {
     typealias InboundIn = AddressedEnvelope<ByteBuffer>
     typealias OutboundOut = AddressedEnvelope<ByteBuffer>
@@ -310,10 +310,11 @@ final class UDPSendHandler: ChannelInboundHandler {
         }
         let secs = seconds(start.duration(to: .now))
         let result = "{\"sent\":\(sent),\"seconds\":\(secs),\"rate\":\(Double(sent) / secs)}"
-        for index in 1...5 {
-            context.eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(Int64(20 * index))) {
+        // End markers, spaced so that the receiver has drained its queue (a full queue drops them).
+        for index in 1...10 {
+            context.eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(Int64(50 * index))) {
                 context.writeAndFlush(self.wrapOutboundOut(self.marker), promise: nil)
-                if index == 5 { self.done.succeed(result) }
+                if index == 10 { self.done.succeed(result) }
             }
         }
     }

@@ -364,8 +364,9 @@ func syncUDPSend(_ options: Options) throws(SocketError) -> String {
         }
     }
     let result = sendJSON(sent: sent, start: start)
-    for _ in 0..<5 {
-        usleep(20_000)
+    // End markers, spaced so that the receiver has drained its queue (a full queue drops them).
+    for _ in 0..<10 {
+        usleep(50_000)
         _ = try socket.send(UnsafeRawBufferPointer(rebasing: buffer[..<1]), to: options.server)
     }
     try socket.close()
@@ -388,8 +389,8 @@ func asyncUDPSend(_ options: Options, loop: EventLoop) async throws(SocketError)
         }
     }
     let result = sendJSON(sent: sent, start: start)
-    for _ in 0..<5 {
-        try? await Task.sleep(for: .milliseconds(20))
+    for _ in 0..<10 {
+        try? await Task.sleep(for: .milliseconds(50))
         _ = try await socket.send(UnsafeRawBufferPointer(rebasing: buffer[..<1]), to: options.server)
     }
     try socket.close()
