@@ -51,7 +51,10 @@ let package = Package(
         ),
         // One lock and one descriptor-leak trait for every test target: the descriptor table
         // is per process, and all test targets run in one process.
-        .target(name: "SocketsTestSupport", path: "Tests/SocketsTestSupport", swiftSettings: strict),
+        .target(
+            name: "SocketsTestSupport", dependencies: ["SocketSyscalls", "SocketsAsync"], path: "Tests/SocketsTestSupport",
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "SocketsTests",
             dependencies: ["Sockets", "SocketSyscalls", "SocketsTestSupport"],
@@ -60,6 +63,12 @@ let package = Package(
         .testTarget(
             name: "SocketsAsyncTests",
             dependencies: ["SocketsTestSupport", "SocketsAsync", "Sockets", .product(name: "SystemPackage", package: "swift-system")],
+            swiftSettings: strict
+        ),
+        // Faults (loss, delay, resets, black holes in network namespaces) and hostile peers.
+        .testTarget(
+            name: "ReliabilityTests",
+            dependencies: ["Sockets", "SocketsAsync", "SocketsTestSupport", .product(name: "SystemPackage", package: "swift-system")],
             swiftSettings: strict
         ),
         // End-to-end tests of the `sock` tool: they run the built binary (`swift build

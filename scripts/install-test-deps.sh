@@ -6,6 +6,7 @@ command -v socat >/dev/null 2>&1 || needed+=(socat)
 command -v nc >/dev/null 2>&1 || needed+=(netcat-openbsd)
 command -v python3 >/dev/null 2>&1 || needed+=(python3)
 command -v ip >/dev/null 2>&1 || needed+=(iproute2)
+command -v nft >/dev/null 2>&1 || needed+=(nftables)
 if ((${#needed[@]})); then
   if [ "$(id -u)" -eq 0 ]; then
     apt-get update -qq

@@ -1,5 +1,6 @@
 // GNU extensions that the header declares with layout-identical types.
 #define _GNU_SOURCE 1
+#include <sched.h>
 #include <sys/socket.h>
 #include "CSocketShims.h"
 
@@ -16,4 +17,12 @@ int cshim_sendmmsg(int fd, struct cshim_mmsghdr *vector, unsigned int count, int
 
 int cshim_recvmmsg(int fd, struct cshim_mmsghdr *vector, unsigned int count, int flags, struct timespec *timeout) {
     return recvmmsg(fd, (struct mmsghdr *)vector, count, flags, timeout);
+}
+
+int cshim_setns(int fd, int type) {
+    return setns(fd, type);
+}
+
+int cshim_unshare(int flags) {
+    return unshare(flags);
 }

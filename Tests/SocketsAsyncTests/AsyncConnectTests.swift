@@ -4,7 +4,7 @@ import SocketsAsync
 import Testing
 
 /// Connecting: refused, timed out, to a name, Happy Eyeballs.
-@Suite(.noDescriptorLeaks, .timeLimit(.minutes(1)))
+@Suite(.noDescriptorLeaks)
 struct AsyncConnectTests {
     /// A port on `host` with nothing listening (bound, then closed).
     func closedPort(_ address: SocketAddress) throws -> SocketAddress {

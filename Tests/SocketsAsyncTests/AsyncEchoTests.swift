@@ -3,7 +3,7 @@ import Sockets
 import SocketsAsync
 import Testing
 
-@Suite(.noDescriptorLeaks, .timeLimit(.minutes(1)))
+@Suite(.noDescriptorLeaks)
 struct AsyncEchoTests {
     /// One stream echo: a server task on the loop accepts one connection and echoes it; the
     /// client sends payloads of several sizes and checks every byte.
@@ -328,7 +328,7 @@ struct AsyncEchoTests {
                 try await connection.sendAll(Array(line.reversed()))
                 try connection.shutdown(.write)
             }
-            let output = try runProcess("/bin/sh", ["-c", "printf 'abcdef' | socat -t 5 - TCP:127.0.0.1:\(port)"])
+            let output = try runCommand(["/bin/sh", "-c", "printf 'abcdef' | socat -t 5 - TCP:127.0.0.1:\(port)"])
             try await server.value
             #expect(output == "fedcba")
             try listener.close()

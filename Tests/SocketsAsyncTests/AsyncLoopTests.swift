@@ -5,7 +5,7 @@ import Synchronization
 import Testing
 
 /// The event loop itself: executor, idle cost, groups, servers, running out of descriptors.
-@Suite(.noDescriptorLeaks, .timeLimit(.minutes(1)))
+@Suite(.noDescriptorLeaks)
 struct AsyncLoopTests {
     @Test func tasksPreferringTheLoopRunOnItsThread() async throws {
         try await withLoop { loop in

@@ -1,4 +1,5 @@
 import Glibc
+import SocketsAsync
 public import Testing
 
 /// Runs each test alone (with every other target's checked tests too) and fails it if the
@@ -10,7 +11,15 @@ public struct NoDescriptorLeaks: SuiteTrait, TestTrait, TestScoping {
     /// use, and keeps for the life of the process (they are not a leak of the test).
     let warmUp: @Sendable () async -> Void
 
-    public init(warmUp: @escaping @Sendable () async -> Void = {}) {
+    /// The longest a test may run once it has its turn; `nil` for no limit.
+    ///
+    /// Use this rather than Swift Testing's `.timeLimit` on checked suites: that one counts
+    /// from when the test starts, waiting for its turn included, so it fails whichever tests
+    /// come last once the checked tests of the whole process together take longer than it.
+    let timeLimit: Duration?
+
+    public init(timeLimit: Duration? = nil, warmUp: @escaping @Sendable () async -> Void = {}) {
+        self.timeLimit = timeLimit
         self.warmUp = warmUp
     }
 
@@ -25,7 +34,7 @@ public struct NoDescriptorLeaks: SuiteTrait, TestTrait, TestScoping {
         await warmUp()
         let before = openDescriptors()
         do {
-            try await function()
+            try await run(function)
         } catch {
             await DescriptorCheckLock.shared.release()
             throw error
@@ -34,6 +43,23 @@ public struct NoDescriptorLeaks: SuiteTrait, TestTrait, TestScoping {
         await DescriptorCheckLock.shared.release()
         let leaked = after.subtracting(before).sorted()
         #expect(leaked.isEmpty, "descriptors leaked: \(leaked.map { "\($0) -> \(descriptorTarget($0))" })")
+    }
+
+    /// Runs the test, within ``timeLimit`` if there is one: past it, an issue is recorded and
+    /// the test's task cancelled.
+    private func run(_ function: @Sendable () async throws -> Void) async throws {
+        guard let timeLimit else { return try await function() }
+        try await withoutActuallyEscaping(function) { function in
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await function() }
+                group.addTask {
+                    try await Task.sleep(for: timeLimit)
+                    Issue.record("Time limit was exceeded: \(timeLimit) after the test's turn came")
+                }
+                defer { group.cancelAll() }
+                try await group.next()
+            }
+        }
     }
 }
 
@@ -58,4 +84,32 @@ public func descriptorTarget(_ fd: Int32) -> String {
     let count = readlink("/proc/self/fd/\(fd)", &buffer, buffer.count - 1)
     guard count > 0 else { return "?" }
     return String(decoding: buffer[..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+}
+
+extension NoDescriptorLeaks {
+    /// The trait for tests of the async layer: it first opens what lives for the whole process
+    /// (the shared loop's epoll and eventfd, and the concurrency runtime's timer descriptor,
+    /// made on the first `Task.sleep`), so that they are not taken for a leak.
+    public static func withAsyncRuntime(timeLimit: Duration? = nil) -> Self {
+        NoDescriptorLeaks(timeLimit: timeLimit, warmUp: {
+            _ = EventLoop.shared.isRunning
+            try? await Task.sleep(for: .milliseconds(1))
+            // The `.timeLimit` trait's timer runs on the suspending clock: Dispatch gives each
+            // clock a timerfd of its own the first time it is used.
+            try? await Task.sleep(for: .milliseconds(1), clock: .suspending)
+            await longTimersArmed.value
+        })
+    }
+}
+
+/// Dispatch opens a clock's timerfd when it first programs a timer on it; a 1 ms sleep may be
+/// over before that happens, and then the first test to sleep longer (a deadline, the time
+/// limit's timer) would seem to leak it. So once per process, a long sleep is armed on each
+/// clock for 50 ms, then cancelled.
+private let longTimersArmed = Task {
+    let continuous = Task { try? await Task.sleep(for: .seconds(30)) }
+    let suspending = Task { try? await Task.sleep(for: .seconds(30), clock: .suspending) }
+    try? await Task.sleep(for: .milliseconds(50))
+    continuous.cancel()
+    suspending.cancel()
 }

@@ -7,41 +7,6 @@ import Testing
 
 // MARK: - Independent sources: iproute2 and /sys/class/net
 
-/// Runs a program (found on PATH) and returns its standard output. posix_spawn rather than
-/// Foundation's Process, which starts Dispatch machinery whose descriptors stay open.
-private func run(_ arguments: [String]) throws -> String {
-    var fds: [CInt] = [-1, -1]
-    guard pipe(&fds) == 0 else { throw SocketError("pipe", errno: Errno(rawValue: errno)) }
-    defer { close(fds[0]) }
-    var actions = posix_spawn_file_actions_t()
-    posix_spawn_file_actions_init(&actions)
-    defer { posix_spawn_file_actions_destroy(&actions) }
-    posix_spawn_file_actions_adddup2(&actions, fds[1], 1)
-    posix_spawn_file_actions_addclose(&actions, fds[0])
-    posix_spawn_file_actions_addclose(&actions, fds[1])
-    posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
-    let argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
-    defer { for pointer in argv { free(pointer) } }
-    var pid: pid_t = 0
-    let spawned = posix_spawnp(&pid, arguments[0], &actions, nil, argv, environ)
-    close(fds[1])
-    guard spawned == 0 else { throw SocketError("posix_spawnp", address: arguments[0], errno: Errno(rawValue: spawned)) }
-    var output: [UInt8] = []
-    var buffer = [UInt8](repeating: 0, count: 4096)
-    while true {
-        let count = read(fds[0], &buffer, buffer.count)
-        if count < 0 && errno == EINTR { continue }
-        if count <= 0 { break }
-        output += buffer[..<count]
-    }
-    var status: CInt = 0
-    while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-    guard status == 0 else {
-        throw SocketError(arguments.joined(separator: " "), reason: .invalidArgument("exit status \(status)"))
-    }
-    return String(decoding: output, as: UTF8.self)
-}
-
 /// A file under /sys/class/net/NAME/, trimmed.
 private func sysfs(_ name: String, _ attribute: String) -> String? {
     guard let text = try? String(contentsOfFile: "/sys/class/net/\(name)/\(attribute)", encoding: .utf8) else { return nil }
@@ -60,7 +25,7 @@ private struct IPLink {
 
 private func ipLinks(_ namespace: String? = nil) throws -> [IPLink] {
     let prefix = namespace.map { ["ip", "-n", $0] } ?? ["ip"]
-    return try run(prefix + ["-o", "link", "show"]).split(separator: "\n").compactMap { line -> IPLink? in
+    return try runCommand(prefix + ["-o", "link", "show"]).split(separator: "\n").compactMap { line -> IPLink? in
         // 4: eth0: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1400 ... \    link/ether 02:fc:00:00:00:01 brd ...
         let fields = line.split(separator: " ", omittingEmptySubsequences: true).map(String.init)
         guard fields.count > 4, let index = UInt32(fields[0].dropLast()) else { return nil }
@@ -77,7 +42,7 @@ private func ipLinks(_ namespace: String? = nil) throws -> [IPLink] {
 /// The addresses `ip -o addr` lists, as `NAME inet ADDRESS/PREFIX [brd BROADCAST] [peer PEER]`.
 private func ipAddresses(_ namespace: String? = nil) throws -> Set<String> {
     let prefix = namespace.map { ["ip", "-n", $0] } ?? ["ip"]
-    return Set(try run(prefix + ["-o", "addr", "show"]).split(separator: "\n").compactMap { line -> String? in
+    return Set(try runCommand(prefix + ["-o", "addr", "show"]).split(separator: "\n").compactMap { line -> String? in
         // 4: eth0    inet 192.0.2.2/24 brd 192.0.2.255 scope global eth0\  valid_lft ...
         // 2: tun7    inet 10.78.0.1 peer 10.78.0.2/32 scope global tun7\ ...
         let fields = line.split(separator: " ", omittingEmptySubsequences: true).map(String.init)
@@ -110,44 +75,6 @@ private func describe(_ interfaces: [NetworkInterface]) -> Set<String> {
 /// The flag names `ip link` shows for these flags: all but RUNNING, which it hides.
 private func ipLinkFlagNames(_ flags: InterfaceFlags) -> Set<String> {
     Set(flags.subtracting(.running).description.split(separator: "|").map(String.init))
-}
-
-// MARK: - A network namespace of the test's own
-
-/// Runs `body` on a thread that has entered the network namespace `/run/netns/NAME`, so that
-/// every socket and netlink query it makes sees that namespace alone.
-private func inNamespace<T: Sendable>(_ name: String, _ body: @escaping @Sendable () throws -> T) throws -> T {
-    // setns(2) is a GNU extension the Glibc module does not export.
-    guard let symbol = dlsym(nil, "setns") else { throw SocketError("dlsym(setns)", reason: .invalidArgument("not found")) }
-    typealias SetNamespace = @convention(c) (CInt, CInt) -> CInt
-    let setns = unsafeBitCast(symbol, to: SetNamespace.self)
-    let cloneNewNet: CInt = 0x4000_0000
-    let result = NamespaceResult<T>()
-    let done = DispatchSemaphore(value: 0)
-    Thread {
-        defer { done.signal() }
-        let fd = open("/run/netns/\(name)", O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else {
-            result.set(.failure(SocketError("open netns", address: name, errno: Errno(rawValue: errno))))
-            return
-        }
-        defer { close(fd) }
-        guard setns(fd, cloneNewNet) == 0 else {
-            result.set(.failure(SocketError("setns", address: name, errno: Errno(rawValue: errno))))
-            return
-        }
-        result.set(Result { try body() })
-        // This thread ends here, and its namespace with it.
-    }.start()
-    guard done.wait(timeout: .now() + 60) == .success else { throw SocketError("namespace thread", reason: .timedOut) }
-    guard let outcome = result.get() else { throw SocketError("namespace thread", reason: .timedOut) }
-    return try outcome.get()
-}
-
-private final class NamespaceResult<T: Sendable>: Sendable {
-    private let value = Mutex<Result<T, any Error>?>(nil)
-    func set(_ result: Result<T, any Error>) { value.withLock { $0 = result } }
-    func get() -> Result<T, any Error>? { value.withLock { $0 } }
 }
 
 // MARK: - Tests
@@ -303,35 +230,32 @@ struct InterfaceTests {
     /// point-to-point address, and loopback left down, seen from a thread inside it.
     @Test(.enabled(if: geteuid() == 0, "creating a network namespace needs root"))
     func interfacesInsideANetworkNamespace() throws {
-        let namespace = "sockif-\(getpid())-\(UInt32.random(in: 0..<1_000_000))"
-        _ = try run(["ip", "netns", "add", namespace])
-        defer { _ = try? run(["ip", "netns", "del", namespace]) }
-        for command in [
-            "link add va type veth peer name vb",
-            "link set va address 02:00:00:aa:bb:cc mtu 1280 up",
-            "link set vb up",
-            "addr add 10.77.0.1/24 brd + dev va",
-            "addr add 10.77.1.1/24 brd + dev va label va:1",
-            "addr add fd77::1/64 dev va nodad",
-            "tuntap add mode tun name tun7",
-            "addr add 10.78.0.1 peer 10.78.0.2/32 dev tun7",
-            "link set tun7 up",
-        ] {
-            _ = try run(["ip", "-n", namespace] + command.split(separator: " ").map(String.init))
-        }
+        let namespace = try NetworkNamespace(prefix: "sockif")
+        defer { namespace.delete() }
+        try namespace.ip(lines: """
+            link add va type veth peer name vb
+            link set va address 02:00:00:aa:bb:cc mtu 1280 up
+            link set vb up
+            addr add 10.77.0.1/24 brd + dev va
+            addr add 10.77.1.1/24 brd + dev va label va:1
+            addr add fd77::1/64 dev va nodad
+            tuntap add mode tun name tun7
+            addr add 10.78.0.1 peer 10.78.0.2/32 dev tun7
+            link set tun7 up
+            """)
         struct Seen: Sendable {
             var interfaces: [NetworkInterface]
             var vaMTU: Int
             var tunFlags: InterfaceFlags
             var vaIndex: UInt32
         }
-        let seen = try inNamespace(namespace) {
+        let seen = try namespace.onThread {
             Seen(
                 interfaces: try NetworkInterface.list(), vaMTU: try NetworkInterface.mtu(named: "va"),
                 tunFlags: try NetworkInterface.flags(named: "tun7"), vaIndex: try NetworkInterface.index(named: "va"))
         }
         #expect(Set(seen.interfaces.map(\.name)) == ["lo", "va", "vb", "tun7"])
-        #expect(describe(seen.interfaces) == (try ipAddresses(namespace)))
+        #expect(describe(seen.interfaces) == (try ipAddresses(namespace.name)))
 
         let lo = try #require(seen.interfaces.first { $0.name == "lo" })
         #expect(lo.index == 1)

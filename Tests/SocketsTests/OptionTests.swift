@@ -709,86 +709,36 @@ struct RawOptionTests {
 
 // MARK: - Multicast membership
 
-/// A network namespace of this test's own, with a veth pair in it, deleted by `delete()`.
-///
 /// The loopback interface here lacks the MULTICAST flag, so multicast tests run on a veth
-/// interface inside a namespace. Sockets are created with this thread moved into the namespace
-/// (`setns`), then used from anywhere: a socket stays in the namespace it was created in.
-private struct TestNamespace {
-    let name: String
-
-    init() throws {
-        name = "sockopt-\(getpid())-\(UInt32.random(in: 0...999_999))"
-        try Self.run(["netns", "add", name])
-    }
-
-    /// Runs `ip -n NAME arguments...` and fails unless it exits with status 0.
-    func ip(_ arguments: String...) throws {
-        try Self.run(["-n", name] + arguments)
-    }
-
-    func delete() {
-        _ = try? Self.run(["netns", "delete", name])
-    }
-
-    /// Runs `body` with this thread in the namespace, then moves it back.
-    func enter<R>(_ body: () throws -> R) throws -> R {
-        let original = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC)
-        let target = open("/run/netns/\(name)", O_RDONLY | O_CLOEXEC)
-        defer {
-            if original >= 0 { _ = Glibc.close(original) }
-            if target >= 0 { _ = Glibc.close(target) }
-        }
-        guard original >= 0, target >= 0 else { throw NamespaceFailure("cannot open namespace files: errno \(errno)") }
-        try Self.setNetworkNamespace(target)
-        defer {
-            do {
-                try Self.setNetworkNamespace(original)
-            } catch {
-                Issue.record("could not return to the original network namespace: \(error)")
+/// interface inside a namespace of their own (`NetworkNamespace` from SocketsTestSupport).
+/// Sockets are created with this thread moved into the namespace, then used from anywhere: a
+/// socket stays in the namespace it was created in.
+extension NetworkNamespace {
+    /// A new namespace with the veth pair mcA–mcB, both up, and `address` on mcA (an IPv6
+    /// one with `nodad`: usable at once, without waiting for duplicate address detection).
+    static func withVeth(address: String) throws -> NetworkNamespace {
+        let namespace = try NetworkNamespace(prefix: "sockopt")
+        do {
+            try namespace.ip("link", "add", "mcA", "type", "veth", "peer", "name", "mcB")
+            if address.contains(":") {
+                try namespace.ip("-6", "addr", "add", address, "dev", "mcA", "nodad")
+            } else {
+                try namespace.ip("addr", "add", address, "dev", "mcA")
             }
+            try namespace.ip("link", "set", "mcA", "up")
+            try namespace.ip("link", "set", "mcB", "up")
+            return namespace
+        } catch {
+            namespace.delete()
+            throw error
         }
-        return try body()
-    }
-
-    struct NamespaceFailure: Error, CustomStringConvertible {
-        let description: String
-        init(_ description: String) { self.description = description }
-    }
-
-    /// `setns(fd, CLONE_NEWNET)`. Swift's Glibc module leaves out this GNU function, so it is
-    /// looked up at run time.
-    private static func setNetworkNamespace(_ fd: Int32) throws {
-        typealias SetNamespace = @convention(c) (Int32, Int32) -> Int32
-        guard let process = dlopen(nil, RTLD_NOW) else { throw NamespaceFailure("dlopen failed") }
-        defer { dlclose(process) }
-        guard let symbol = dlsym(process, "setns") else { throw NamespaceFailure("setns not found") }
-        let setns = unsafeBitCast(symbol, to: SetNamespace.self)
-        let cloneNewNet: Int32 = 0x4000_0000
-        guard setns(fd, cloneNewNet) == 0 else { throw NamespaceFailure("setns failed: errno \(errno)") }
-    }
-
-    /// Runs iproute2's `ip` with `arguments` (posix_spawn, so that no pipe is left behind).
-    private static func run(_ arguments: [String]) throws {
-        let candidates: [String] = ["/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip"]
-        guard let path = candidates.first(where: { access($0, X_OK) == 0 }) else {
-            throw NamespaceFailure("the ip command (iproute2) is not installed")
-        }
-        let argv: [UnsafeMutablePointer<CChar>?] = ([path] + arguments).map { strdup($0) } + [nil]
-        defer { for pointer in argv { free(pointer) } }
-        var pid: pid_t = 0
-        let spawned = posix_spawn(&pid, path, nil, nil, argv, environ)
-        guard spawned == 0 else { throw NamespaceFailure("posix_spawn ip: \(spawned)") }
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
-        guard status == 0 else { throw NamespaceFailure("ip \(arguments.joined(separator: " ")) exited with status \(status)") }
     }
 
     /// The number of sockets that joined `group` on `device`, from the kernel's IGMP table
     /// (`/proc/net/igmp` of this namespace); `nil` when not joined.
     func igmpUsers(of group: IPv4Address, on device: String) throws -> Int? {
         guard let table = try enter({ readTextFile("/proc/thread-self/net/igmp") }) else {
-            throw NamespaceFailure("cannot read the IGMP table")
+            throw CommandFailure("cannot read the IGMP table")
         }
         // The group is printed as the hex of its network-order bytes read as a little-endian int.
         let bytes = group.bytes
@@ -814,7 +764,7 @@ private func receiveText(_ socket: Socket) throws -> (String, SocketAddress?) {
     return (String(decoding: bytes, as: UTF8.self), sender)
 }
 
-private func openReceivers(_ count: Int, _ domain: SocketDomain, in namespace: TestNamespace) throws -> (sockets: [Socket], port: UInt16) {
+private func openReceivers(_ count: Int, _ domain: SocketDomain, in namespace: NetworkNamespace) throws -> (sockets: [Socket], port: UInt16) {
     let sockets = try namespace.enter { try (0..<count).map { _ in try Socket(domain, .datagram) } }
     var port: UInt16 = 0
     do {
@@ -841,12 +791,8 @@ private func openReceivers(_ count: Int, _ domain: SocketDomain, in namespace: T
 @Suite(.noDescriptorLeaks)
 struct MulticastTests {
     @Test func ipv4MembershipOverVeth() throws {
-        let namespace = try TestNamespace()
+        let namespace = try NetworkNamespace.withVeth(address: "10.77.0.1/30")
         defer { namespace.delete() }
-        try namespace.ip("link", "add", "mcA", "type", "veth", "peer", "name", "mcB")
-        try namespace.ip("addr", "add", "10.77.0.1/30", "dev", "mcA")
-        try namespace.ip("link", "set", "mcA", "up")
-        try namespace.ip("link", "set", "mcB", "up")
         let local = IPv4Address(10, 77, 0, 1)
         let index = try #require(try namespace.enter { Syscall.interfaceIndex(name: "mcA") })
         let group1 = IPv4Address(239, 77, 1, 1)
@@ -923,12 +869,8 @@ struct MulticastTests {
     }
 
     @Test func ipv4SourceSpecificMembership() throws {
-        let namespace = try TestNamespace()
+        let namespace = try NetworkNamespace.withVeth(address: "10.77.0.1/30")
         defer { namespace.delete() }
-        try namespace.ip("link", "add", "mcA", "type", "veth", "peer", "name", "mcB")
-        try namespace.ip("addr", "add", "10.77.0.1/30", "dev", "mcA")
-        try namespace.ip("link", "set", "mcA", "up")
-        try namespace.ip("link", "set", "mcB", "up")
         let local = IPv4Address(10, 77, 0, 1)
         let otherSource = IPv4Address(10, 77, 0, 2)
         let ssmGroup = IPv4Address(232, 77, 1, 1)
@@ -964,13 +906,8 @@ struct MulticastTests {
     }
 
     @Test func ipv6MembershipOverVeth() throws {
-        let namespace = try TestNamespace()
+        let namespace = try NetworkNamespace.withVeth(address: "fd77::1/64")
         defer { namespace.delete() }
-        try namespace.ip("link", "add", "mcA", "type", "veth", "peer", "name", "mcB")
-        // nodad: usable at once, without waiting for duplicate address detection.
-        try namespace.ip("-6", "addr", "add", "fd77::1/64", "dev", "mcA", "nodad")
-        try namespace.ip("link", "set", "mcA", "up")
-        try namespace.ip("link", "set", "mcB", "up")
         let index = try #require(try namespace.enter { Syscall.interfaceIndex(name: "mcA") })
         let group1 = try IPv6Address("ff15::77")
         let group2 = try IPv6Address("ff15::78")

@@ -118,18 +118,7 @@ struct RawSocketTests {
     /// Runs `body` on a thread that has its own, new network namespace (`unshare(CLONE_NEWNET)`
     /// affects only the calling thread), with `lo` up. The namespace goes away with the thread.
     func inOwnNetworkNamespace<T: Sendable>(_ body: @escaping @Sendable () throws -> T) throws -> T {
-        typealias Unshare = @convention(c) (CInt) -> CInt
-        let thread = BackgroundThread { () throws -> T in
-            // unshare is a GNU function that Swift's Glibc module does not export.
-            guard let symbol = dlsym(nil, "unshare") else { throw NamespaceFailure("no unshare in libc") }
-            let unshare = unsafeBitCast(symbol, to: Unshare.self)
-            let host = CoreTest.readLink("/proc/self/ns/net")
-            guard unshare(0x4000_0000 /* CLONE_NEWNET */) == 0 else {
-                throw NamespaceFailure("unshare(CLONE_NEWNET): \(String(cString: strerror(errno)))")
-            }
-            let own = CoreTest.readLink("/proc/thread-self/ns/net")
-            guard !own.isEmpty, own != host else { throw NamespaceFailure("still in the host's namespace (\(own))") }
-
+        try inNewNetworkNamespace { () throws -> T in
             // Bring lo up: SIOCGIFFLAGS, set IFF_UP, SIOCSIFFLAGS on a struct ifreq.
             let control = try Socket(.inet, .datagram)
             var request = [UInt8](repeating: 0, count: 40)
@@ -143,7 +132,6 @@ struct RawSocketTests {
             try control.close()
             return try body()
         }
-        return try thread.join()
     }
 
     struct NamespaceFailure: Error, CustomStringConvertible {

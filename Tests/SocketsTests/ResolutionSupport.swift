@@ -57,40 +57,7 @@ func fileText(_ path: String) -> String? {
 /// Spawned with `posix_spawn` rather than Foundation's `Process`, whose first use leaves
 /// descriptors open for good (its run-loop machinery), which the leak check would report.
 func runPython(_ script: String, _ arguments: [String] = []) throws -> String {
-    var fds: [Int32] = [-1, -1]
-    guard pipe(&fds) == 0 else { throw OracleError(message: "pipe: \(String(cString: strerror(errno)))") }
-    let (readEnd, writeEnd) = (fds[0], fds[1])
-    defer { close(readEnd) }
-
-    var actions = posix_spawn_file_actions_t()
-    posix_spawn_file_actions_init(&actions)
-    defer { posix_spawn_file_actions_destroy(&actions) }
-    posix_spawn_file_actions_adddup2(&actions, writeEnd, 1)
-    posix_spawn_file_actions_addclose(&actions, writeEnd)
-    posix_spawn_file_actions_addclose(&actions, readEnd)
-    let argv = ["/usr/bin/env", "python3", "-c", script] + arguments
-    var cArguments: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
-    defer { for argument in cArguments { free(argument) } }
-    var pid = pid_t()
-    let spawned = posix_spawn(&pid, "/usr/bin/env", &actions, nil, &cArguments, environ)
-    close(writeEnd)
-    guard spawned == 0 else { throw OracleError(message: "posix_spawn: \(String(cString: strerror(spawned)))") }
-
-    var output: [UInt8] = []
-    var chunk = [UInt8](repeating: 0, count: 4096)
-    while true {
-        let count = read(readEnd, &chunk, chunk.count)
-        if count > 0 { output += chunk[..<count]; continue }
-        if count < 0 && errno == EINTR { continue }
-        break
-    }
-    var status: Int32 = 0
-    while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
-    // A normal exit with status 0: WIFEXITED and WEXITSTATUS by hand (they are macros).
-    guard status & 0x7F == 0, (status >> 8) & 0xFF == 0 else {
-        throw OracleError(message: "python3 failed (wait status \(status))")
-    }
-    return String(decoding: output, as: UTF8.self)
+    try runCommand(["python3", "-c", script] + arguments)
 }
 
 struct OracleError: Error, CustomStringConvertible {
@@ -157,7 +124,7 @@ enum PrivateResolver {
     private static func runOnThisThread<T>(_ body: () throws -> T) throws -> (result: T, queries: [String]) {
         guard case .v4(let nameserver)? = nameserver else { throw OracleError(message: unavailableReason ?? "no nameserver") }
         let outside = readLink("/proc/thread-self/ns/net")
-        try unshareThread(0x4000_0000) // CLONE_NEWNET
+        try Syscall.unshare(Syscall.newNetworkNamespace)
         guard readLink("/proc/thread-self/ns/net") != outside else {
             throw OracleError(message: "the thread did not move to a new network namespace")
         }
@@ -193,18 +160,6 @@ enum PrivateResolver {
         var buffer = [CChar](repeating: 0, count: 256)
         let count = readlink(path, &buffer, buffer.count - 1)
         return count > 0 ? String(decoding: buffer[..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self) : ""
-    }
-}
-
-/// `unshare(2)` for the calling thread; Swift's Glibc module does not export it.
-func unshareThread(_ flags: CInt) throws {
-    typealias Unshare = @convention(c) (CInt) -> CInt
-    guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "unshare") else {
-        throw OracleError(message: "unshare not found")
-    }
-    let unshare = unsafeBitCast(symbol, to: Unshare.self)
-    if unshare(flags) != 0 {
-        throw OracleError(message: "unshare(\(flags)): \(String(cString: strerror(errno)))")
     }
 }
 

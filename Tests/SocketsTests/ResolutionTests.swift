@@ -534,7 +534,7 @@ struct ResolutionTests {
             Thread {
                 continuation.resume(returning: Result {
                     // Only this thread moves to the new namespace.
-                    try unshareThread(0x0400_0000) // CLONE_NEWUTS
+                    try Syscall.unshare(Syscall.newUTSNamespace)
                     try setHostName(newName)
                     // /proc/sys/kernel/hostname shows the reading thread's namespace.
                     return (try hostName(), fileText("/proc/sys/kernel/hostname") ?? "")

@@ -65,6 +65,10 @@ struct cshim_mmsghdr { struct msghdr msg_hdr; unsigned int msg_len; };
 int cshim_sendmmsg(int fd, struct cshim_mmsghdr *vector, unsigned int count, int flags);
 int cshim_recvmmsg(int fd, struct cshim_mmsghdr *vector, unsigned int count, int flags, struct timespec *timeout);
 
+/// `setns(2)` and `unshare(2)`: move the calling thread into another namespace.
+int cshim_setns(int fd, int type);
+int cshim_unshare(int flags);
+
 #include "CSocketShimsMessages.h"
 
 // errno, read and written without going through Swift's overlay.
