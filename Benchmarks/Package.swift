@@ -15,11 +15,14 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", exact: "2.101.3"),
     ],
     targets: [
+        // Options and reporting helpers both programs share.
+        .target(name: "BenchSupport"),
         // This library's side: the blocking core (`Sockets`, its `Epoll`, `DatagramBatch`)
         // and the async layer (`SocketsAsync`).
         .executableTarget(
             name: "bench-sockets",
             dependencies: [
+                "BenchSupport",
                 .product(name: "Sockets", package: sockets),
                 .product(name: "SocketsAsync", package: sockets),
             ]
@@ -28,6 +31,7 @@ let package = Package(
         .executableTarget(
             name: "bench-nio",
             dependencies: [
+                "BenchSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]

@@ -9,53 +9,12 @@
 // in the same form as cbench's. With --mmsg the sink reads with recvmmsg
 // (`datagramVectorReadMessageCount` 64) and the sender writes 64 datagrams per flush, which
 // NIO sends with sendmmsg.
+import BenchSupport
 import Glibc
 import NIOCore
 import NIOPosix
 
-struct Options: Sendable {
-    var port = 0
-    var size = 64
-    var duration = 2.0
-    var warmup = 0.5
-    var mmsg = false
-
-    init(_ arguments: ArraySlice<String>) {
-        var rest = arguments
-        while let flag = rest.popFirst() {
-            if flag == "--mmsg" { mmsg = true; continue }
-            let value = rest.popFirst() ?? ""
-            switch flag {
-            case "--port": port = Int(value) ?? 0
-            case "--size": size = Int(value) ?? 64
-            case "--duration": duration = Double(value) ?? 2
-            case "--warmup": warmup = Double(value) ?? 0.5
-            case "--api": break
-            default: fail("unknown option \(flag)")
-            }
-        }
-    }
-}
-
-func fail(_ message: String) -> Never {
-    var text = "bench-nio: \(message)\n"
-    text.withUTF8 { _ = write(2, $0.baseAddress, $0.count) }
-    exit(1)
-}
-
-func emit(_ line: String) {
-    print(line)
-    fflush(nil)
-}
-
-func seconds(_ duration: Duration) -> Double {
-    let (whole, atto) = duration.components
-    return Double(whole) + Double(atto) * 1e-18
-}
-
-func after(_ secs: Double) -> ContinuousClock.Instant {
-    .now.advanced(by: .nanoseconds(Int64(secs * 1e9)))
-}
+typealias Options = BenchOptions
 
 // MARK: Servers
 

@@ -10,55 +10,15 @@
 // Servers print "port N" once listening and serve until killed; clients print one JSON object,
 // in the same form as cbench's. Every async task runs on the loop's own thread (the loop is a
 // TaskExecutor and each task is started with it as its executor preference).
+import BenchSupport
 import Glibc
 import Sockets
 import SocketsAsync
 
-struct Options {
-    var api = "sync"
-    var port: UInt16 = 0
-    var size = 64
-    var duration = 2.0
-    var warmup = 0.5
-    var mmsg = false
+typealias Options = BenchOptions
 
-    init(_ arguments: ArraySlice<String>) {
-        var rest = arguments
-        while let flag = rest.popFirst() {
-            if flag == "--mmsg" { mmsg = true; continue }
-            let value = rest.popFirst() ?? ""
-            switch flag {
-            case "--api": api = value
-            case "--port": port = UInt16(value) ?? 0
-            case "--size": size = Int(value) ?? 64
-            case "--duration": duration = Double(value) ?? 2
-            case "--warmup": warmup = Double(value) ?? 0.5
-            default: fail("unknown option \(flag)")
-            }
-        }
-    }
-
-    var server: SocketAddress { .ipv4(.loopback, port: port) }
-}
-
-func fail(_ message: String) -> Never {
-    var text = "bench-sockets: \(message)\n"
-    text.withUTF8 { _ = write(2, $0.baseAddress, $0.count) }
-    exit(1)
-}
-
-func emit(_ line: String) {
-    print(line)
-    fflush(nil)
-}
-
-func seconds(_ duration: Duration) -> Double {
-    let (whole, atto) = duration.components
-    return Double(whole) + Double(atto) * 1e-18
-}
-
-func after(_ secs: Double) -> ContinuousClock.Instant {
-    .now.advanced(by: .nanoseconds(Int64(secs * 1e9)))
+extension BenchOptions {
+    var server: SocketAddress { .ipv4(.loopback, port: UInt16(clamping: port)) }
 }
 
 func pattern(_ count: Int) -> UnsafeMutableRawBufferPointer {
