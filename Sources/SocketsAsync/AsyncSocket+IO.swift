@@ -86,6 +86,7 @@ extension AsyncSocket {
     /// Sends bytes: `send(2)` with `MSG_NOSIGNAL`, waiting while the socket cannot take any.
     /// - Returns: how many were sent: on a stream socket possibly fewer than asked (see
     ///   ``sendAll(_:flags:deadline:)-(UnsafeRawBufferPointer,_,_)``).
+    @inline(__always)  // into sendAll: one async frame less per message
     public func send(
         _ buffer: UnsafeRawBufferPointer, flags: MessageFlags = [], deadline: ContinuousClock.Instant? = nil
     ) async throws(SocketError) -> Int {

@@ -26,6 +26,11 @@ import Synchronization
 /// `withTaskExecutorPreference`, or `group.addTask(executorPreference:)`) and a
 /// `SerialExecutor` (return ``asUnownedSerialExecutor()`` from an actor's `unownedExecutor`
 /// to run the actor on the loop's thread).
+///
+/// The two roles reach the loop through different objects, so that the loop knows how to run
+/// each job: a job of a task that merely prefers the loop runs as nonisolated code (its
+/// awaits on the loop's sockets continue in place), a job of an actor runs isolated to it.
+/// Running every job as isolated would make each nonisolated `await` hop through the queue.
 public final class EventLoop: TaskExecutor, SerialExecutor, @unchecked Sendable, CustomStringConvertible {
     /// A name for logs and thread listings.
     public let name: String
@@ -43,6 +48,8 @@ public final class EventLoop: TaskExecutor, SerialExecutor, @unchecked Sendable,
     private let joinable = LockedValue<SystemThread?>(nil)
     /// State only the reactor thread touches.
     private let local = LoopLocal()
+    /// The loop's serial-executor identity: jobs enqueued through it run isolated to it.
+    private let isolation: LoopIsolation
 
     /// The `data` of the notifier's epoll registration. (`UInt64.max` is left alone: the
     /// core's epoll uses it to wake waiters on close.)
@@ -52,13 +59,17 @@ public final class EventLoop: TaskExecutor, SerialExecutor, @unchecked Sendable,
 
     private struct SharedState {
         var phase = Phase.running
-        var remote: [UnownedJob] = []
+        var remote: [QueuedJob] = []
         /// The loop is in (or about to enter) `epoll_wait` and needs an eventfd write to wake.
         var sleeping = false
         /// An eventfd write is on its way; no need for another.
         var wakeSignalled = false
         /// When the sleeping loop will wake by itself (`nil`: never).
         var sleepDeadline: ContinuousClock.Instant?
+        /// Whether `sleepDeadline` is set: checked instead of the optional itself, because
+        /// `ContinuousClock.Instant` is resilient and every copy or test of an optional one
+        /// goes through its value witnesses (on the way of every wake-up).
+        var hasSleepDeadline = false
         var timers = TimerHeap()
     }
 
@@ -74,6 +85,7 @@ public final class EventLoop: TaskExecutor, SerialExecutor, @unchecked Sendable,
     /// every registration fails with that error, and its jobs run on the global executor.
     private init(startingWithName name: String) {
         self.name = name
+        self.isolation = LoopIsolation()
         var failure: SocketError?
         var epoll: Epoll?
         var notifier: EventNotifier?
@@ -93,16 +105,17 @@ public final class EventLoop: TaskExecutor, SerialExecutor, @unchecked Sendable,
         self.epoll = epoll
         self.notifier = notifier
         self.startFailure = failure
+        isolation.loop = self
         guard failure == nil else {
-            shared.withLock { $0.phase = .stopped }
+            shared.locked { $0.phase = .stopped }
             return
         }
         do {
             let thread = try SystemThread.spawn { [self] in self.runLoop() }
-            joinable.withLock { $0 = thread }
+            joinable.locked { $0 = thread }
         } catch {
             // No thread: behave as a stopped loop.
-            shared.withLock { $0.phase = .stopped }
+            shared.locked { $0.phase = .stopped }
             try? epoll?.close()
             try? notifier?.close()
         }
@@ -120,13 +133,18 @@ public final class EventLoop: TaskExecutor, SerialExecutor, @unchecked Sendable,
     }
 
     /// Whether the loop is running (not shut down, and it started).
-    public var isRunning: Bool { shared.withLock { $0.phase == .running } }
+    public var isRunning: Bool { shared.locked { $0.phase == .running } }
 
     // MARK: Executor
 
-    /// Queues a job to run on the loop's thread.
+    /// Queues a job to run on the loop's thread, as nonisolated code that prefers the loop
+    /// (the `TaskExecutor` role; actors' jobs come through ``asUnownedSerialExecutor()``).
     public func enqueue(_ job: consuming ExecutorJob) {
-        let job = UnownedJob(job)
+        enqueue(QueuedJob(UnownedJob(job), isolated: false))
+    }
+
+    @inline(__always)
+    fileprivate func enqueue(_ job: QueuedJob) {
         if inEventLoop {
             local.jobs.append(job)
             return
@@ -134,8 +152,8 @@ public final class EventLoop: TaskExecutor, SerialExecutor, @unchecked Sendable,
         enqueueRemote(job)
     }
 
-    private func enqueueRemote(_ job: UnownedJob) {
-        let (wake, stopped) = shared.withLock { state -> (Bool, Bool) in
+    private func enqueueRemote(_ job: QueuedJob) {
+        let (wake, stopped) = shared.locked { state -> (Bool, Bool) in
             if state.phase == .stopped { return (false, true) }
             state.remote.append(job)
             if state.sleeping && !state.wakeSignalled {
@@ -146,7 +164,7 @@ public final class EventLoop: TaskExecutor, SerialExecutor, @unchecked Sendable,
         }
         if stopped {
             // The loop is gone: let the task go on elsewhere rather than hang.
-            globalConcurrentExecutor.enqueue(ExecutorJob(job))
+            globalConcurrentExecutor.enqueue(ExecutorJob(job.job))
         } else if wake {
             try? notifier?.signal()
         }
@@ -154,7 +172,7 @@ public final class EventLoop: TaskExecutor, SerialExecutor, @unchecked Sendable,
 
     /// This loop as the executor of an actor (return it from the actor's `unownedExecutor`).
     public func asUnownedSerialExecutor() -> UnownedSerialExecutor {
-        UnownedSerialExecutor(ordinary: self)
+        UnownedSerialExecutor(ordinary: isolation)
     }
 
     /// This loop as a task executor preference.
@@ -204,13 +222,13 @@ public final class EventLoop: TaskExecutor, SerialExecutor, @unchecked Sendable,
     /// ``shared`` cannot be shut down.
     public func shutdown() {
         guard self !== EventLoop.shared else { return }
-        let signal = shared.withLock { state -> Bool in
+        let signal = shared.locked { state -> Bool in
             guard state.phase == .running else { return false }
             state.phase = .stopping
             return true
         }
         if signal { try? notifier?.signal() }
-        guard let thread = joinable.withLock({ state -> SystemThread? in
+        guard let thread = joinable.locked({ state -> SystemThread? in
             defer { state = nil }
             return state
         }) else { return }
@@ -229,7 +247,7 @@ public final class EventLoop: TaskExecutor, SerialExecutor, @unchecked Sendable,
         guard let epoll else {
             throw startFailure ?? SocketError("register with event loop", reason: .closed)
         }
-        let registration: Registration? = table.withLock { table in
+        let registration: Registration? = table.locked { table in
             guard !table.closed else { return nil }
             return table.insert { token in Registration(loop: self, token: token) }
         }
@@ -239,7 +257,7 @@ public final class EventLoop: TaskExecutor, SerialExecutor, @unchecked Sendable,
         do {
             try epoll.add(socket, events: [.readable, .writable, .readHangUp, .edgeTriggered], data: registration.token)
         } catch {
-            table.withLock { $0.remove(registration.token) }
+            table.locked { $0.remove(registration.token) }
             throw error
         }
         return registration
@@ -249,8 +267,8 @@ public final class EventLoop: TaskExecutor, SerialExecutor, @unchecked Sendable,
     /// duplicate of it cannot keep reporting), from the table, from the timer heap.
     func deregister(_ registration: Registration, _ socket: Socket) {
         _ = try? socket.withDescriptor { fd in try epoll?.remove(fd) }
-        table.withLock { $0.remove(registration.token) }
-        shared.withLock { state in
+        table.locked { $0.remove(registration.token) }
+        shared.locked { state in
             state.timers.remove(registration, .read)
             state.timers.remove(registration, .write)
         }
@@ -259,7 +277,7 @@ public final class EventLoop: TaskExecutor, SerialExecutor, @unchecked Sendable,
     /// Arms (or moves) the timer of a registration's direction. Called with the
     /// registration's lock held.
     func arm(_ registration: Registration, _ direction: Direction, at deadline: ContinuousClock.Instant) {
-        let wake = shared.withLock { state -> Bool in
+        let wake = shared.locked { state -> Bool in
             guard state.phase != .stopped else { return false }
             state.timers.schedule(registration, direction, at: deadline)
             if state.sleeping, !state.wakeSignalled, state.sleepDeadline.map({ deadline < $0 }) ?? true {
@@ -272,7 +290,7 @@ public final class EventLoop: TaskExecutor, SerialExecutor, @unchecked Sendable,
     }
 
     /// The number of sockets registered (for diagnostics and tests).
-    public var registeredCount: Int { table.withLock { $0.count } }
+    public var registeredCount: Int { table.locked { $0.count } }
 
     /// The CPU time the loop's thread has used (for diagnostics and tests).
     package func threadCPUTime() throws(SocketError) -> Duration {
@@ -287,11 +305,13 @@ public final class EventLoop: TaskExecutor, SerialExecutor, @unchecked Sendable,
         loopThread.store(SystemThread.currentHandle, ordering: .relaxed)
         guard let epoll, let notifier else { return }
         var events = EpollEventBuffer(capacity: 512)
-        var ready: [(Registration, EpollEvents)] = []
+        // Registrations and their events; a struct, not a tuple: an array of tuples is
+        // destroyed through the tuple's generic value witnesses.
+        var ready: [ReadyEvent] = []
         var expired: [TimerEntry] = []
         var sweptForStop = false
         var epollBroken = false
-        let serialExecutor = asUnownedSerialExecutor()
+        let serialExecutor = UnownedSerialExecutor(ordinary: isolation)
         let taskExecutor = asUnownedTaskExecutor()
 
         while true {
@@ -301,7 +321,7 @@ public final class EventLoop: TaskExecutor, SerialExecutor, @unchecked Sendable,
             var timeout: Duration? = nil
             var stopping = false
             var exit = false
-            shared.withLock { state in
+            shared.locked { state in
                 if !state.remote.isEmpty {
                     swap(&state.remote, &local.incoming)
                 }
@@ -316,8 +336,9 @@ public final class EventLoop: TaskExecutor, SerialExecutor, @unchecked Sendable,
                     timeout = .zero
                 } else {
                     state.sleeping = true
-                    state.sleepDeadline = state.timers.earliest
-                    if let deadline = state.sleepDeadline {
+                    if !state.timers.isEmpty, let deadline = state.timers.earliest {
+                        state.sleepDeadline = deadline
+                        state.hasSleepDeadline = true
                         timeout = max(.zero, ContinuousClock.now.duration(to: deadline))
                     }
                 }
@@ -329,7 +350,7 @@ public final class EventLoop: TaskExecutor, SerialExecutor, @unchecked Sendable,
             }
             if stopping && !sweptForStop {
                 sweptForStop = true
-                let all = table.withLock { table -> [Registration] in
+                let all = table.locked { table -> [Registration] in
                     table.closed = true
                     return table.all
                 }
@@ -344,32 +365,35 @@ public final class EventLoop: TaskExecutor, SerialExecutor, @unchecked Sendable,
             } catch {
                 // Only a closed or broken epoll fails here; nothing more can be waited for.
                 epollBroken = true
-                shared.withLock { $0.phase = .stopping }
+                shared.locked { $0.phase = .stopping }
                 continue
             }
 
             var notified = false
             if count > 0 {
-                table.withLock { table in
+                table.locked { table in
                     for index in 0..<count {
                         let event = events[index]
                         if event.data == Self.notifierToken {
                             notified = true
                         } else if let registration = table.lookup(event.data) {
-                            ready.append((registration, event.events))
+                            ready.append(ReadyEvent(registration: registration, events: event.events))
                         }
                     }
                 }
-                for (registration, happened) in ready { registration.deliver(happened) }
+                for entry in ready { entry.registration.deliver(entry.events) }
                 ready.removeAll(keepingCapacity: true)
             }
             if notified { _ = try? notifier.drain() }
 
-            shared.withLock { state in
+            shared.locked { state in
                 state.sleeping = false
-                state.sleepDeadline = nil
+                if state.hasSleepDeadline {
+                    state.sleepDeadline = nil
+                    state.hasSleepDeadline = false
+                }
                 if notified { state.wakeSignalled = false }
-                if let earliest = state.timers.earliest {
+                if !state.timers.isEmpty, let earliest = state.timers.earliest {
                     let now = ContinuousClock.now
                     if earliest <= now { state.timers.popExpired(now: now, into: &expired) }
                 }
@@ -394,12 +418,61 @@ public final class EventLoop: TaskExecutor, SerialExecutor, @unchecked Sendable,
         var rounds = 0
         while !local.jobs.isEmpty && rounds < 8 {
             swap(&local.jobs, &local.running)
-            for job in local.running {
-                job.runSynchronously(isolatedTo: serialExecutor, taskExecutor: taskExecutor)
+            for queued in local.running {
+                if queued.isolated {
+                    queued.job.runSynchronously(isolatedTo: serialExecutor, taskExecutor: taskExecutor)
+                } else {
+                    queued.job.runSynchronously(on: taskExecutor)
+                }
             }
             local.running.removeAll(keepingCapacity: true)
             rounds += 1
         }
+    }
+}
+
+/// A registration epoll reported, with its events.
+private struct ReadyEvent {
+    let registration: Registration
+    let events: EpollEvents
+}
+
+/// A job and how to run it: isolated to the loop (an actor's job) or not (a task's).
+private struct QueuedJob {
+    let job: UnownedJob
+    let isolated: Bool
+
+    init(_ job: UnownedJob, isolated: Bool) {
+        self.job = job
+        self.isolated = isolated
+    }
+}
+
+/// The loop in its `SerialExecutor` role: actors on the loop name this object as their
+/// executor, so that their jobs run isolated, while tasks that only prefer the loop do not.
+private final class LoopIsolation: SerialExecutor, @unchecked Sendable {
+    /// Set once, right after the loop is initialized; the loop owns this object.
+    unowned(unsafe) var loop: EventLoop?
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        guard let loop else {
+            globalConcurrentExecutor.enqueue(ExecutorJob(job))
+            return
+        }
+        loop.enqueue(QueuedJob(job, isolated: true))
+    }
+
+    func isSameExclusiveExecutionContext(other: LoopIsolation) -> Bool {
+        self === other
+    }
+
+    func isIsolatingCurrentContext() -> Bool? {
+        loop?.inEventLoop ?? false
+    }
+
+    func checkIsolated() {
+        precondition(loop?.inEventLoop ?? false, "not running on the event loop's thread")
     }
 }
 
@@ -408,9 +481,9 @@ public final class EventLoop: TaskExecutor, SerialExecutor, @unchecked Sendable,
 /// Only one thread uses it, so the dynamic exclusivity checks are left out (they cost more
 /// than the rest of a job's bookkeeping).
 private final class LoopLocal: @unchecked Sendable {
-    @exclusivity(unchecked) var jobs: [UnownedJob] = []
-    @exclusivity(unchecked) var running: [UnownedJob] = []
-    @exclusivity(unchecked) var incoming: [UnownedJob] = []
+    @exclusivity(unchecked) var jobs: [QueuedJob] = []
+    @exclusivity(unchecked) var running: [QueuedJob] = []
+    @exclusivity(unchecked) var incoming: [QueuedJob] = []
 
     init() {
         jobs.reserveCapacity(256)

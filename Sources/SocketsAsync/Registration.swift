@@ -21,13 +21,35 @@ enum Wake: Sendable {
     case loopStopped
 }
 
+/// A deadline as a `Duration` since a fixed instant. `ContinuousClock.Instant` is resilient (its
+/// layout is private to the standard library), so each copy, comparison or test for `nil` of
+/// one goes through the runtime's value witnesses, and so does every copy of a struct that
+/// holds one: on the way of every wait. `Duration` is frozen, so this is plain integers.
+struct Deadline: Comparable, Sendable {
+    let sinceOrigin: Duration
+
+    private static let origin = ContinuousClock.now
+
+    init(_ instant: ContinuousClock.Instant) {
+        sinceOrigin = Self.origin.duration(to: instant)
+    }
+
+    static var now: Deadline { Deadline(.now) }
+
+    var instant: ContinuousClock.Instant { Self.origin.advanced(by: sinceOrigin) }
+
+    static func < (left: Deadline, right: Deadline) -> Bool {
+        left.sinceOrigin < right.sinceOrigin
+    }
+}
+
 /// A task suspended until its socket is ready.
 struct Waiter {
     let id: UInt64
     /// The deadline the operation asked for.
-    let operationDeadline: ContinuousClock.Instant?
+    let operationDeadline: Deadline?
     /// The earlier of the operation's deadline and the socket's deadline for the direction.
-    var deadline: ContinuousClock.Instant?
+    var deadline: Deadline?
     let continuation: UnsafeContinuation<Wake, Never>
 }
 
@@ -35,11 +57,11 @@ struct Waiter {
 struct DirectionState {
     var waiters: [Waiter] = []
     /// The socket-wide deadline for this direction (like Go's `SetReadDeadline`).
-    var socketDeadline: ContinuousClock.Instant?
+    var socketDeadline: Deadline?
     /// The deadline the loop's timer heap holds for this direction; `nil` when none is armed.
     /// An armed timer may be earlier than every waiter's deadline (waiters that left do not
     /// disarm it); when it fires, it is re-armed for the earliest waiter left.
-    var armed: ContinuousClock.Instant?
+    var armed: Deadline?
 }
 
 struct RegistrationState {
@@ -163,7 +185,7 @@ final class Registration: @unchecked Sendable {
         if !events.isDisjoint(with: [.readHangUp, .hangUp, .error]) { hungUp.store(true, ordering: .relaxed) }
         if read { markReady(.read) }
         if write { markReady(.write) }
-        state.withLock { state in
+        state.locked { state in
             if read { Self.resumeAll(&state.read.waiters, .ready) }
             if write { Self.resumeAll(&state.write.waiters, .ready) }
         }
@@ -175,9 +197,16 @@ final class Registration: @unchecked Sendable {
     }
 
     private static func resumeAll(_ waiters: inout [Waiter], _ wake: Wake) {
-        guard !waiters.isEmpty else { return }
-        for waiter in waiters { waiter.continuation.resume(returning: wake) }
-        waiters.removeAll(keepingCapacity: true)
+        switch waiters.count {
+        case 0:
+            return
+        case 1:
+            // The usual case, without the general removal's range replacement.
+            waiters.removeLast().continuation.resume(returning: wake)
+        default:
+            for waiter in waiters { waiter.continuation.resume(returning: wake) }
+            waiters.removeAll(keepingCapacity: true)
+        }
     }
 
     // MARK: Waiting
@@ -187,52 +216,86 @@ final class Registration: @unchecked Sendable {
     /// when the direction is already marked ready.
     func wait(_ direction: Direction, deadline: ContinuousClock.Instant?) async -> Wake {
         let id = waiterIDs.wrappingAdd(1, ordering: .relaxed).newValue
-        return await withTaskCancellationHandler {
+        // The variant that inherits the caller's executor: it does not hop on entry and after
+        // the operation (two executor checks per wait, each a lookup of the task's executor
+        // preference under the task's status lock).
+        return await _unsafeInheritExecutor_withTaskCancellationHandler {
             await withUnsafeContinuation { (continuation: UnsafeContinuation<Wake, Never>) in
-                let immediate: Wake? = state.withLock { state in
-                    if let ended = state.ended { return ended }
-                    if readyToken(direction) != nil { return .ready }
-                    if Task.isCancelled { return .cancelled }
-                    var effective = deadline
-                    if let socketDeadline = state[direction].socketDeadline {
-                        effective = min(effective ?? socketDeadline, socketDeadline)
-                    }
-                    if let effective {
-                        if effective <= .now { return .timedOut }
-                        if state[direction].armed.map({ effective < $0 }) ?? true {
-                            state[direction].armed = effective
-                            loop.arm(self, direction, at: effective)
-                        }
-                    }
-                    state[direction].waiters.append(
-                        Waiter(id: id, operationDeadline: deadline, deadline: effective, continuation: continuation))
-                    return nil
+                if let immediate = addWaiter(direction, deadline: deadline, id: id, continuation) {
+                    continuation.resume(returning: immediate)
                 }
-                if let immediate { continuation.resume(returning: immediate) }
             }
         } onCancel: {
-            let continuation: UnsafeContinuation<Wake, Never>? = state.withLock { state in
-                guard let index = state[direction].waiters.firstIndex(where: { $0.id == id }) else { return nil }
-                return state[direction].waiters.remove(at: index).continuation
-            }
-            continuation?.resume(returning: .cancelled)
+            cancelWaiter(direction, id: id)
         }
+    }
+
+    /// Queues a waiter, or says why it need not wait. Kept out of line and synchronous: inlined
+    /// into the async caller, its locals would live in the task's allocator rather than on the
+    /// thread's stack (a dozen task allocations per wait).
+    @inline(never)
+    private func addWaiter(
+        _ direction: Direction, deadline instant: ContinuousClock.Instant?, id: UInt64,
+        _ continuation: UnsafeContinuation<Wake, Never>
+    ) -> Wake? {
+        let deadline = instant.map(Deadline.init)
+        return state.locked { state in
+            if let ended = state.ended { return ended }
+            if readyToken(direction) != nil { return .ready }
+            if Task.isCancelled { return .cancelled }
+            // Each direction by name, not through the subscript: its accessor coroutine costs
+            // more than the rest of this function on the way of every wait.
+            return direction == .read
+                ? queue(&state.read, .read, deadline: deadline, id: id, continuation)
+                : queue(&state.write, .write, deadline: deadline, id: id, continuation)
+        }
+    }
+
+    @inline(__always)
+    private func queue(
+        _ state: inout DirectionState, _ direction: Direction, deadline: Deadline?, id: UInt64,
+        _ continuation: UnsafeContinuation<Wake, Never>
+    ) -> Wake? {
+        var effective = deadline
+        if let socketDeadline = state.socketDeadline {
+            effective = min(effective ?? socketDeadline, socketDeadline)
+        }
+        if let effective {
+            if effective <= .now { return .timedOut }
+            if state.armed.map({ effective < $0 }) ?? true {
+                state.armed = effective
+                loop.arm(self, direction, at: effective.instant)
+            }
+        }
+        state.waiters.append(Waiter(id: id, operationDeadline: deadline, deadline: effective, continuation: continuation))
+        return nil
+    }
+
+    /// Removes a cancelled task's waiter, if still queued, and resumes it.
+    @inline(never)
+    private func cancelWaiter(_ direction: Direction, id: UInt64) {
+        let continuation: UnsafeContinuation<Wake, Never>? = state.locked { state in
+            guard let index = state[direction].waiters.firstIndex(where: { $0.id == id }) else { return nil }
+            return state[direction].waiters.remove(at: index).continuation
+        }
+        continuation?.resume(returning: .cancelled)
     }
 
     /// Called by the loop when the timer of `direction` fires: resumes the waiters whose
     /// deadline passed and re-arms the timer for the earliest one left.
-    func expire(_ direction: Direction, now: ContinuousClock.Instant) {
-        state.withLock { state in
+    func expire(_ direction: Direction, now instant: ContinuousClock.Instant) {
+        let now = Deadline(instant)
+        state.locked { state in
             state[direction].armed = nil
             Self.timeOut(&state[direction], now: now)
             if let earliest = Self.earliestDeadline(state[direction].waiters) {
                 state[direction].armed = earliest
-                loop.arm(self, direction, at: earliest)
+                loop.arm(self, direction, at: earliest.instant)
             }
         }
     }
 
-    private static func timeOut(_ direction: inout DirectionState, now: ContinuousClock.Instant) {
+    private static func timeOut(_ direction: inout DirectionState, now: Deadline) {
         var index = 0
         while index < direction.waiters.count {
             if let deadline = direction.waiters[index].deadline, deadline <= now {
@@ -243,8 +306,8 @@ final class Registration: @unchecked Sendable {
         }
     }
 
-    private static func earliestDeadline(_ waiters: [Waiter]) -> ContinuousClock.Instant? {
-        var earliest: ContinuousClock.Instant?
+    private static func earliestDeadline(_ waiters: [Waiter]) -> Deadline? {
+        var earliest: Deadline?
         for waiter in waiters {
             if let deadline = waiter.deadline { earliest = min(earliest ?? deadline, deadline) }
         }
@@ -255,12 +318,13 @@ final class Registration: @unchecked Sendable {
 
     /// The socket-wide deadline for a direction.
     func socketDeadline(_ direction: Direction) -> ContinuousClock.Instant? {
-        state.withLock { $0[direction].socketDeadline }
+        state.locked { $0[direction].socketDeadline }?.instant
     }
 
     /// Sets the socket-wide deadline for a direction; it applies to waiting operations too.
-    func setSocketDeadline(_ direction: Direction, _ deadline: ContinuousClock.Instant?) {
-        state.withLock { state in
+    func setSocketDeadline(_ direction: Direction, _ instant: ContinuousClock.Instant?) {
+        let deadline = instant.map(Deadline.init)
+        state.locked { state in
             state[direction].socketDeadline = deadline
             guard !state[direction].waiters.isEmpty else { return }
             for index in state[direction].waiters.indices {
@@ -275,7 +339,7 @@ final class Registration: @unchecked Sendable {
             if let earliest = Self.earliestDeadline(state[direction].waiters),
                state[direction].armed.map({ earliest < $0 }) ?? true {
                 state[direction].armed = earliest
-                loop.arm(self, direction, at: earliest)
+                loop.arm(self, direction, at: earliest.instant)
             }
         }
     }
@@ -284,7 +348,7 @@ final class Registration: @unchecked Sendable {
     /// - Returns: whether this call ended it.
     @discardableResult
     func end(_ reason: Wake) -> Bool {
-        state.withLock { state in
+        state.locked { state in
             guard state.ended == nil else { return false }
             state.ended = reason
             Self.resumeAll(&state.read.waiters, reason)
@@ -294,8 +358,8 @@ final class Registration: @unchecked Sendable {
     }
 
     /// Whether the registration has ended, and why.
-    var ended: Wake? { state.withLock { $0.ended } }
+    var ended: Wake? { state.locked { $0.ended } }
 
     /// How many operations are waiting (for tests and diagnostics).
-    var waiterCount: Int { state.withLock { $0.read.waiters.count + $0.write.waiters.count } }
+    var waiterCount: Int { state.locked { $0.read.waiters.count + $0.write.waiters.count } }
 }

@@ -21,6 +21,14 @@ struct AsyncLoopTests {
             let counter = LoopActor(loop: loop)
             #expect(await counter.incrementOnLoop() == 1)
             #expect(await counter.incrementOnLoop() == 2)
+            // Its socket waits resume on the loop, isolated to it: through the loop's serial
+            // executor, not as a task that merely prefers the loop.
+            let (left, right) = try AsyncSocket.pair(loop: loop)
+            defer {
+                try? left.close()
+                try? right.close()
+            }
+            #expect(try await counter.roundTripsOnLoop(left, right, count: 20) == 22)
         }
     }
 
@@ -233,6 +241,24 @@ actor LoopActor {
     func incrementOnLoop() -> Int {
         guard loop.inEventLoop else { return -1 }
         count += 1
+        return count
+    }
+
+    /// Sends `count` bytes one by one from `left` to `right`, each received after a wait;
+    /// the count after the last, or -1 if a resumption was not on the loop.
+    func roundTripsOnLoop(_ left: AsyncSocket, _ right: AsyncSocket, count rounds: Int) async throws -> Int {
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1, alignment: 1)
+        defer { buffer.deallocate() }
+        for _ in 0..<rounds {
+            let waiting = Task(executorPreference: loop) {
+                try await Task.sleep(for: .milliseconds(1))
+                try await left.sendAll([7])
+            }
+            let received = try await right.receive(into: buffer)
+            try await waiting.value
+            guard received == 1, loop.inEventLoop, loop.isIsolatingCurrentContext() == true else { return -1 }
+            count += 1
+        }
         return count
     }
 }

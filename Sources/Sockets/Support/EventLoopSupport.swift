@@ -64,20 +64,38 @@ package struct SystemThread: Sendable {
 /// checkable with `--sanitize=thread`.
 package final class LockedValue<Value>: @unchecked Sendable {
     @usableFromInline let mutex: UnsafeMutablePointer<pthread_mutex_t>
-    @usableFromInline @exclusivity(unchecked) var value: Value
+    /// The value, out of line: touch it only between ``lock()`` and ``unlock()``. (A stored
+    /// property would be checked for exclusive access at run time when used from another
+    /// module, whatever `@exclusivity` says; the lock already guarantees it.)
+    package let value: UnsafeMutablePointer<Value>
 
     package init(_ value: Value) {
         mutex = .allocate(capacity: 1)
         mutex.initialize(to: pthread_mutex_t())
         // A default mutex cannot fail to initialise on Linux (glibc never allocates for it).
         try? Syscall.mutexInit(mutex)
-        self.value = value
+        self.value = .allocate(capacity: 1)
+        self.value.initialize(to: value)
     }
 
     deinit {
         Syscall.mutexDestroy(mutex)
         mutex.deinitialize(count: 1)
         mutex.deallocate()
+        value.deinitialize(count: 1)
+        value.deallocate()
+    }
+
+    /// Takes the lock. For callers in other modules that keep their critical sections in
+    /// their own code: there, a generic `withLock` is called unspecialized (its closure through
+    /// a context, its result through memory), which costs more than the section itself.
+    package func lock() {
+        Syscall.mutexLock(mutex)
+    }
+
+    /// Releases the lock taken with ``lock()``.
+    package func unlock() {
+        Syscall.mutexUnlock(mutex)
     }
 
     /// Runs `body` with the value, the lock held.
@@ -85,6 +103,6 @@ package final class LockedValue<Value>: @unchecked Sendable {
     package func withLock<R, E: Error>(_ body: (inout Value) throws(E) -> R) throws(E) -> R {
         Syscall.mutexLock(mutex)
         defer { Syscall.mutexUnlock(mutex) }
-        return try body(&value)
+        return try body(&value.pointee)
     }
 }
