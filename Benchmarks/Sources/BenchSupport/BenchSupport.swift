@@ -54,3 +54,27 @@ public func seconds(_ duration: Duration) -> Double {
 public func after(_ secs: Double) -> ContinuousClock.Instant {
     .now.advanced(by: .nanoseconds(Int64(secs * 1e9)))
 }
+
+/// The UDP sink's count: from the first datagram to the last before the sender's end marker.
+public struct SinkCount {
+    public var count = 0
+    public var first = ContinuousClock.now
+    public var last = ContinuousClock.now
+
+    public init() {}
+
+    /// Counts one datagram of `length` bytes; at an end marker (1 byte), prints the result.
+    public mutating func record(_ length: Int, at now: ContinuousClock.Instant) {
+        if length == 1 {
+            if count > 0 {
+                let secs = seconds(first.duration(to: last))
+                emit("{\"datagrams\":\(count),\"seconds\":\(secs),\"rate\":\(secs > 0 ? Double(count) / secs : 0)}")
+            }
+            count = 0
+            return
+        }
+        if count == 0 { first = now }
+        count += 1
+        last = now
+    }
+}

@@ -49,24 +49,10 @@ final class DiscardHandler: ChannelInboundHandler {
 /// Counts datagrams from the first to the last before the sender's end marker (1 byte).
 final class SinkHandler: ChannelInboundHandler {
     typealias InboundIn = AddressedEnvelope<ByteBuffer>
-    var count = 0
-    var first = ContinuousClock.now
-    var last = ContinuousClock.now
+    var sink = SinkCount()
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let length = unwrapInboundIn(data).data.readableBytes
-        let now = ContinuousClock.now
-        if length == 1 {
-            if count > 0 {
-                let secs = seconds(first.duration(to: last))
-                emit("{\"datagrams\":\(count),\"seconds\":\(secs),\"rate\":\(secs > 0 ? Double(count) / secs : 0)}")
-            }
-            count = 0
-            return
-        }
-        if count == 0 { first = now }
-        count += 1
-        last = now
+        sink.record(unwrapInboundIn(data).data.readableBytes, at: .now)
     }
 }
 

@@ -48,28 +48,6 @@ struct Samples {
     }
 }
 
-/// The UDP sink's count: from the first datagram to the last before the sender's end marker.
-struct SinkCount {
-    var count = 0
-    var first = ContinuousClock.now
-    var last = ContinuousClock.now
-
-    /// Counts one datagram of `length` bytes; at an end marker (1 byte), prints the result.
-    mutating func record(_ length: Int, at now: ContinuousClock.Instant) {
-        if length == 1 {
-            if count > 0 {
-                let secs = seconds(first.duration(to: last))
-                emit("{\"datagrams\":\(count),\"seconds\":\(secs),\"rate\":\(secs > 0 ? Double(count) / secs : 0)}")
-            }
-            count = 0
-            return
-        }
-        if count == 0 { first = now }
-        count += 1
-        last = now
-    }
-}
-
 // MARK: Servers on the blocking core
 
 func listenTCP(nonBlocking: Bool) throws(SocketError) -> Socket {
