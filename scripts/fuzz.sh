@@ -30,9 +30,13 @@ while (($#)); do
 done
 ((${#targets[@]})) || targets=("${all[@]}")
 
-# --disable-dead-strip: with the linker's --gc-sections, the coverage counters of every object
-# but one are dropped and libFuzzer fuzzes blind (9 counters instead of ~16,000).
-build=(swift build --package-path Fuzz -c release --sanitize=fuzzer --sanitize=address --disable-dead-strip)
+# The Swift driver keeps only the last -sanitize= it is given, and SwiftPM passes one per
+# --sanitize: alone, `--sanitize=fuzzer --sanitize=address` compiles Swift code with ASan but
+# no coverage counters (11 in all, from the C shims), and libFuzzer fuzzes blind. The -Xswiftc
+# flag comes last and asks for both. SwiftPM's own flags still link both runtimes.
+# --disable-dead-strip: the linker's --gc-sections would drop most objects' counters too.
+build=(swift build --package-path Fuzz -c release --sanitize=fuzzer --sanitize=address
+  -Xswiftc -sanitize=fuzzer,address --disable-dead-strip)
 "${build[@]}"
 bin=$("${build[@]}" --show-bin-path)
 
