@@ -248,6 +248,7 @@ func bulkJSON(bytes: Int, start: ContinuousClock.Instant) -> String {
 func syncBulk(_ options: Options) throws(SocketError) -> String {
     let socket = try Socket(.inet, .stream)
     try socket.connect(to: options.server)
+    try socket.set(.tcpNoDelay, true)  // as the C and NIO clients do
     let buffer = pattern(options.size)
     let start = ContinuousClock.now
     let end = after(options.duration)
@@ -265,6 +266,7 @@ func syncBulk(_ options: Options) throws(SocketError) -> String {
 
 func asyncBulk(_ options: Options, loop: EventLoop) async throws(SocketError) -> String {
     let socket = try await AsyncSocket.connect(to: options.server, loop: loop)
+    try socket.socket.set(.tcpNoDelay, true)  // as the C and NIO clients do
     let buffer = pattern(options.size)
     let start = ContinuousClock.now
     let end = after(options.duration)
