@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import SocketSyscalls
 import SocketsTestSupport
 import Synchronization
 import Testing
@@ -7,57 +8,8 @@ import Testing
 // MARK: - The descriptor-leak trait (shared with SocketsTests, see SocketsTestSupport)
 
 extension Trait where Self == NoDescriptorLeaks {
-    /// Serialise the test and check that it leaks no descriptor, after warming up the
-    /// descriptors Foundation's Process keeps for the life of the process.
-    static var noDescriptorLeaks: Self { NoDescriptorLeaks(warmUp: { warmUpProcessMonitoring }) }
-}
-
-/// Foundation's Process opens descriptors of its own (for child monitoring) the first time it
-/// is used; they stay open for the life of the process and are not a leak.
-private let warmUpProcessMonitoring: Void = {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/bin/true")
-    if (try? Launcher.shared.run(process)) != nil { process.waitUntilExit() }
-    _ = FileHandle.nullDevice.fileDescriptor
-}()
-
-/// Starts every child process from one long-lived thread.
-///
-/// `Process.run()` gives the calling thread a run loop (an epoll, an eventfd and a timerfd)
-/// that lives as long as the thread; called from the test's own threads, which come and go,
-/// those descriptors would appear in whichever test first ran on a new thread.
-final class Launcher: Sendable {
-    static let shared = Launcher()
-
-    private let jobs = Mutex<[@Sendable () -> Void]>([])
-    private let available = DispatchSemaphore(value: 0)
-
-    private init() {
-        let thread = Thread { [self] in
-            while true {
-                available.wait()
-                let job = jobs.withLock { $0.removeFirst() }
-                job()
-            }
-        }
-        thread.name = "process-launcher"
-        thread.start()
-    }
-
-    /// Runs `process.run()` on the launcher thread and waits for it.
-    func run(_ process: Process) throws {
-        let done = DispatchSemaphore(value: 0)
-        let failure = Mutex<(any Error)?>(nil)
-        jobs.withLock {
-            $0.append {
-                do { try process.run() } catch { failure.withLock { $0 = error } }
-                done.signal()
-            }
-        }
-        available.signal()
-        done.wait()
-        if let error = failure.withLock({ $0 }) { throw error }
-    }
+    /// Serialise the test and check that it leaks no descriptor.
+    static var noDescriptorLeaks: Self { NoDescriptorLeaks() }
 }
 
 // MARK: - Finding the binary
@@ -93,9 +45,10 @@ final class OutputCollector: Sendable {
     private let finished = Atomic<Bool>(false)
     private let done = DispatchSemaphore(value: 0)
 
-    /// Reads `handle` to its end; with `nil`, there is nothing to read.
-    init(reading handle: FileHandle?) {
-        guard let fd = handle?.fileDescriptor else {
+    /// Reads `fd` to its end (the caller closes it after ``waitForEnd(timeout:)``); with `nil`,
+    /// there is nothing to read.
+    init(reading fd: CInt?) {
+        guard let fd else {
             finished.store(true, ordering: .releasing)
             done.signal()
             return
@@ -149,102 +102,187 @@ enum ChildInput {
     case pipe
 }
 
-/// A running child process with its output collected.
+/// A child process could not be started.
+struct SpawnFailure: Error, CustomStringConvertible {
+    let description: String
+}
+
+/// A running child process with its output collected, started with `posix_spawn` and reaped
+/// with `waitpid`, so that every descriptor it involves is this file's and closed by the time
+/// ``wait(timeout:sourceLocation:)`` returns.
+///
+/// Not Foundation's `Process`: it learns of a child's exit through a socket pair whose end it
+/// closes on its own manager thread just *after* `isRunning` turns false, so a test whose last
+/// child had just exited could take its descriptor snapshot with that socket still open and be
+/// reported as leaking it (`descriptors leaked: ["37 -> ?"]`, gone by the time it was named).
 final class Child {
-    let process = Process()
+    let pid: pid_t
     let output: OutputCollector
     let errors: OutputCollector
-    private let outputPipe = Pipe()
-    private let errorPipe = Pipe()
-    private var inputPipe: Pipe?
-    private var inputFile: FileHandle?
     private let name: String
+    /// Our ends of the child's standard output and error pipes (-1 once closed).
+    private var outputFD: CInt
+    private var errorFD: CInt
+    /// Our end of the child's standard input pipe with ``ChildInput/pipe`` (-1 otherwise or
+    /// once closed); with ``ChildInput/bytes(_:)`` the writer thread owns and closes it.
+    private var inputFD: CInt = -1
+    private var inputWriter: DispatchSemaphore?
+    /// Signalled once the child has exited (it is still to be reaped: its pid stays its own).
+    private let exited: DispatchSemaphore
+    /// Whether `waitpid` was done (after it, the pid is no longer this child's), and the
+    /// status it gave (`nil` if it failed).
+    private var reaped = false
+    private var status: CInt?
 
     init(_ executable: String, _ arguments: [String], input: ChildInput = .none, closeOutput: Bool = false) throws {
-        name = ([URL(fileURLWithPath: executable).lastPathComponent] + arguments.prefix(3)).joined(separator: " ")
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        process.standardOutput = outputPipe
-        process.standardError = errorPipe
-        switch input {
-        case .none:
-            process.standardInput = FileHandle.nullDevice
-        case .file(let path):
-            let handle = try FileHandle(forReadingFrom: URL(fileURLWithPath: path))
-            inputFile = handle
-            process.standardInput = handle
-        case .bytes, .pipe:
-            let pipe = Pipe()
-            inputPipe = pipe
-            process.standardInput = pipe
+        let name = ([URL(fileURLWithPath: executable).lastPathComponent] + arguments.prefix(3)).joined(separator: " ")
+        // Every pipe is close-on-exec: the child gets only what is duplicated onto 0, 1 and 2.
+        var opened: [CInt] = []
+        func makePipe() throws -> (read: CInt, write: CInt) {
+            do {
+                let ends = try Syscall.pipe(flags: O_CLOEXEC)
+                opened += [ends.read, ends.write]
+                return ends
+            } catch {
+                throw SpawnFailure(description: "pipe: \(error)")
+            }
         }
-        try Launcher.shared.run(process)
-        try inputFile?.close()
-        inputFile = nil
+        var inputEnds: (read: CInt, write: CInt)?
+        let outputEnds: (read: CInt, write: CInt)
+        let errorEnds: (read: CInt, write: CInt)
+        var pid: pid_t = 0
+        do {
+            var actions = posix_spawn_file_actions_t()
+            posix_spawn_file_actions_init(&actions)
+            defer { posix_spawn_file_actions_destroy(&actions) }
+            switch input {
+            case .none:
+                posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+            case .file(let path):
+                posix_spawn_file_actions_addopen(&actions, 0, path, O_RDONLY, 0)
+            case .bytes, .pipe:
+                let ends = try makePipe()
+                posix_spawn_file_actions_adddup2(&actions, ends.read, 0)
+                inputEnds = ends
+            }
+            outputEnds = try makePipe()
+            posix_spawn_file_actions_adddup2(&actions, outputEnds.write, 1)
+            errorEnds = try makePipe()
+            posix_spawn_file_actions_adddup2(&actions, errorEnds.write, 2)
+            // Nothing else of this process either (descriptors opened without close-on-exec),
+            // as Foundation's Process did.
+            for fd in openDescriptors() where fd > 2 { posix_spawn_file_actions_addclose(&actions, fd) }
+
+            var attributes = posix_spawnattr_t()
+            posix_spawnattr_init(&attributes)
+            defer { posix_spawnattr_destroy(&attributes) }
+            // A process group of its own (as Process did), and no signal blocked, whatever the
+            // mask of the thread that happens to start it.
+            posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK))
+            posix_spawnattr_setpgroup(&attributes, 0)
+            var noSignals = sigset_t()
+            sigemptyset(&noSignals)
+            posix_spawnattr_setsigmask(&attributes, &noSignals)
+
+            let argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
+            defer { for pointer in argv { free(pointer) } }
+            let code = posix_spawn(&pid, executable, &actions, &attributes, argv, environ)
+            guard code == 0 else {
+                throw SpawnFailure(description: "cannot start \(name): \(String(cString: strerror(code)))")
+            }
+        } catch {
+            for fd in opened { close(fd) }
+            throw error
+        }
+        for fd in [inputEnds?.read, outputEnds.write, errorEnds.write] { if let fd { close(fd) } }
+
+        // Waits for the exit without reaping it (WNOWAIT): until `wait` reaps the child, its pid
+        // cannot be reused, so a kill on a timeout can only hit this child.
+        let exited = DispatchSemaphore(value: 0)
+        let child = id_t(pid)
+        Thread {
+            var info = siginfo_t()
+            while waitid(P_PID, child, &info, WEXITED | WNOWAIT) < 0 && errno == EINTR {}
+            exited.signal()
+        }.start()
+
+        self.name = name
+        self.pid = pid
+        self.exited = exited
+        errorFD = errorEnds.read
+        errors = OutputCollector(reading: errorEnds.read)
         if closeOutput {
             // The child's standard output has no reader at all.
-            try outputPipe.fileHandleForReading.close()
+            close(outputEnds.read)
+            outputFD = -1
             output = OutputCollector(reading: nil)
         } else {
-            output = OutputCollector(reading: outputPipe.fileHandleForReading)
+            outputFD = outputEnds.read
+            output = OutputCollector(reading: outputEnds.read)
         }
-        errors = OutputCollector(reading: errorPipe.fileHandleForReading)
-        if case .bytes(let bytes) = input, let pipe = inputPipe {
-            let writer = pipe.fileHandleForWriting
+        if case .bytes(let bytes) = input, let writer = inputEnds?.write {
             let done = DispatchSemaphore(value: 0)
             inputWriter = done
             Thread {
-                bytes.withUnsafeBytes { buffer in
-                    var offset = 0
-                    while offset < buffer.count {
-                        let count = Glibc.write(writer.fileDescriptor, buffer.baseAddress! + offset, buffer.count - offset)
-                        if count < 0 && errno == EINTR { continue }
-                        if count <= 0 { break }
-                        offset += count
-                    }
-                }
-                try? writer.close()
+                _ = writeAll(writer, bytes)
+                close(writer)
                 done.signal()
             }.start()
+        } else {
+            inputFD = inputEnds?.write ?? -1
         }
     }
 
-    private var inputWriter: DispatchSemaphore?
-
     /// Writes to the child's standard input (``ChildInput/pipe``).
     func write(_ text: String) throws {
-        let pipe = try #require(inputPipe)
-        try pipe.fileHandleForWriting.write(contentsOf: Data(text.utf8))
+        try #require(inputFD >= 0, "the child's standard input is not an open pipe")
+        guard writeAll(inputFD, Array(text.utf8)) else {
+            throw SpawnFailure(description: "write to \(name): \(String(cString: strerror(errno)))")
+        }
     }
 
     /// Closes the child's standard input (end-of-file).
     func closeInput() {
-        if inputWriter == nil, let pipe = inputPipe { try? pipe.fileHandleForWriting.close() }
+        if inputFD >= 0 { close(inputFD) }
+        inputFD = -1
     }
 
     /// Waits for the child to exit; kills it and records a failure after `timeout` seconds.
+    /// The exit status, or the number of the signal that killed it.
     @discardableResult
     func wait(timeout: Double = 30, sourceLocation: SourceLocation = #_sourceLocation) -> Int32 {
-        let deadline = Date().addingTimeInterval(timeout)
-        while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.005) }
-        if process.isRunning {
-            Issue.record("\(name) did not exit within \(timeout) s; stderr: \(errors.text)", sourceLocation: sourceLocation)
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
+        if !reaped {
+            if exited.wait(timeout: .now() + timeout) == .timedOut {
+                Issue.record("\(name) did not exit within \(timeout) s; stderr: \(errors.text)", sourceLocation: sourceLocation)
+                kill(pid, SIGKILL)
+            }
+            reap()
         }
         finish()
-        return process.terminationStatus
+        // WEXITSTATUS or WTERMSIG, which are macros; -1 if it could not be reaped.
+        guard let status else { return -1 }
+        return status & 0x7F == 0 ? (status >> 8) & 0xFF : status & 0x7F
     }
 
     /// Sends a signal and waits for the exit.
     @discardableResult
     func stop(_ signal: Int32 = SIGTERM, timeout: Double = 10) -> Int32 {
-        if process.isRunning { kill(process.processIdentifier, signal) }
+        // Not yet reaped, so the pid is still this child's (a zombie ignores the signal).
+        if !reaped { kill(pid, signal) }
         return wait(timeout: timeout)
     }
 
     /// How the child ended: `true` when it exited (rather than being killed by a signal).
-    var exitedNormally: Bool { process.terminationReason == .exit }
+    var exitedNormally: Bool { status.map { $0 & 0x7F == 0 } ?? false }
+
+    /// Collects the exit status (blocking until the child has exited).
+    private func reap() {
+        var raw: CInt = 0
+        var result: pid_t
+        repeat { result = waitpid(pid, &raw, 0) } while result < 0 && errno == EINTR
+        reaped = true
+        if result == pid { status = raw }
+    }
 
     private var finished = false
 
@@ -256,17 +294,32 @@ final class Child {
         closeInput()
         _ = output.waitForEnd(timeout: 10)
         _ = errors.waitForEnd(timeout: 10)
-        try? outputPipe.fileHandleForReading.close()
-        try? errorPipe.fileHandleForReading.close()
-        try? inputPipe?.fileHandleForReading.close()
+        for fd in [outputFD, errorFD] where fd >= 0 { close(fd) }
+        outputFD = -1
+        errorFD = -1
     }
 
     deinit {
-        if process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
+        if !reaped {
+            kill(pid, SIGKILL)
+            reap()
         }
         finish()
+    }
+}
+
+/// Writes all of `bytes` to `fd`; `false` on an error (in `errno`).
+private func writeAll(_ fd: CInt, _ bytes: [UInt8]) -> Bool {
+    bytes.withUnsafeBytes { buffer in
+        var offset = 0
+        while offset < buffer.count {
+            guard let base = buffer.baseAddress else { return true }
+            let count = Glibc.write(fd, base + offset, buffer.count - offset)
+            if count < 0 && errno == EINTR { continue }
+            if count <= 0 { return false }
+            offset += count
+        }
+        return true
     }
 }
 
