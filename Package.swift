@@ -75,7 +75,7 @@ let package = Package(
         // --product sock` first) against real peers (python3, socat) over loopback.
         .testTarget(
             name: "SockToolTests",
-            dependencies: ["SocketsTestSupport", "SocketSyscalls"],
+            dependencies: ["SocketsTestSupport"],
             swiftSettings: strict
         ),
     ],

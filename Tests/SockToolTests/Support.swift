@@ -1,6 +1,5 @@
 import Foundation
 import Glibc
-import SocketSyscalls
 import SocketsTestSupport
 import Synchronization
 import Testing
@@ -102,19 +101,9 @@ enum ChildInput {
     case pipe
 }
 
-/// A child process could not be started.
-struct SpawnFailure: Error, CustomStringConvertible {
-    let description: String
-}
-
-/// A running child process with its output collected, started with `posix_spawn` and reaped
-/// with `waitpid`, so that every descriptor it involves is this file's and closed by the time
-/// ``wait(timeout:sourceLocation:)`` returns.
-///
-/// Not Foundation's `Process`: it learns of a child's exit through a socket pair whose end it
-/// closes on its own manager thread just *after* `isRunning` turns false, so a test whose last
-/// child had just exited could take its descriptor snapshot with that socket still open and be
-/// reported as leaking it (`descriptors leaked: ["37 -> ?"]`, gone by the time it was named).
+/// A running child process with its output collected, started with `spawn` (see
+/// SocketsTestSupport, and why not Foundation's `Process`) and reaped with `waitpid`, so that
+/// every descriptor it involves is closed by the time ``wait(timeout:sourceLocation:)`` returns.
 final class Child {
     let pid: pid_t
     let output: OutputCollector
@@ -136,65 +125,14 @@ final class Child {
 
     init(_ executable: String, _ arguments: [String], input: ChildInput = .none, closeOutput: Bool = false) throws {
         let name = ([URL(fileURLWithPath: executable).lastPathComponent] + arguments.prefix(3)).joined(separator: " ")
-        // Every pipe is close-on-exec: the child gets only what is duplicated onto 0, 1 and 2.
-        var opened: [CInt] = []
-        func makePipe() throws -> (read: CInt, write: CInt) {
-            do {
-                let ends = try Syscall.pipe(flags: O_CLOEXEC)
-                opened += [ends.read, ends.write]
-                return ends
-            } catch {
-                throw SpawnFailure(description: "pipe: \(error)")
-            }
+        let spawnInput: SpawnInput = switch input {
+        case .none: .null
+        case .file(let path): .file(path)
+        case .bytes, .pipe: .pipe
         }
-        var inputEnds: (read: CInt, write: CInt)?
-        let outputEnds: (read: CInt, write: CInt)
-        let errorEnds: (read: CInt, write: CInt)
-        var pid: pid_t = 0
-        do {
-            var actions = posix_spawn_file_actions_t()
-            posix_spawn_file_actions_init(&actions)
-            defer { posix_spawn_file_actions_destroy(&actions) }
-            switch input {
-            case .none:
-                posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-            case .file(let path):
-                posix_spawn_file_actions_addopen(&actions, 0, path, O_RDONLY, 0)
-            case .bytes, .pipe:
-                let ends = try makePipe()
-                posix_spawn_file_actions_adddup2(&actions, ends.read, 0)
-                inputEnds = ends
-            }
-            outputEnds = try makePipe()
-            posix_spawn_file_actions_adddup2(&actions, outputEnds.write, 1)
-            errorEnds = try makePipe()
-            posix_spawn_file_actions_adddup2(&actions, errorEnds.write, 2)
-            // Nothing else of this process either (descriptors opened without close-on-exec),
-            // as Foundation's Process did.
-            for fd in openDescriptors() where fd > 2 { posix_spawn_file_actions_addclose(&actions, fd) }
-
-            var attributes = posix_spawnattr_t()
-            posix_spawnattr_init(&attributes)
-            defer { posix_spawnattr_destroy(&attributes) }
-            // A process group of its own (as Process did), and no signal blocked, whatever the
-            // mask of the thread that happens to start it.
-            posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK))
-            posix_spawnattr_setpgroup(&attributes, 0)
-            var noSignals = sigset_t()
-            sigemptyset(&noSignals)
-            posix_spawnattr_setsigmask(&attributes, &noSignals)
-
-            let argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
-            defer { for pointer in argv { free(pointer) } }
-            let code = posix_spawn(&pid, executable, &actions, &attributes, argv, environ)
-            guard code == 0 else {
-                throw SpawnFailure(description: "cannot start \(name): \(String(cString: strerror(code)))")
-            }
-        } catch {
-            for fd in opened { close(fd) }
-            throw error
-        }
-        for fd in [inputEnds?.read, outputEnds.write, errorEnds.write] { if let fd { close(fd) } }
+        // Only 0, 1 and 2: nothing a test left open without close-on-exec reaches `sock`.
+        let spawned = try spawn([executable] + arguments, searchPath: false, input: spawnInput, closeOtherDescriptors: true)
+        let pid = spawned.pid
 
         // Waits for the exit without reaping it (WNOWAIT): until `wait` reaps the child, its pid
         // cannot be reused, so a kill on a timeout can only hit this child.
@@ -209,18 +147,19 @@ final class Child {
         self.name = name
         self.pid = pid
         self.exited = exited
-        errorFD = errorEnds.read
-        errors = OutputCollector(reading: errorEnds.read)
+        errorFD = spawned.errors
+        errors = OutputCollector(reading: spawned.errors)
         if closeOutput {
             // The child's standard output has no reader at all.
-            close(outputEnds.read)
+            close(spawned.output)
             outputFD = -1
             output = OutputCollector(reading: nil)
         } else {
-            outputFD = outputEnds.read
-            output = OutputCollector(reading: outputEnds.read)
+            outputFD = spawned.output
+            output = OutputCollector(reading: spawned.output)
         }
-        if case .bytes(let bytes) = input, let writer = inputEnds?.write {
+        if case .bytes(let bytes) = input, spawned.input >= 0 {
+            let writer = spawned.input
             let done = DispatchSemaphore(value: 0)
             inputWriter = done
             Thread {
@@ -229,7 +168,7 @@ final class Child {
                 done.signal()
             }.start()
         } else {
-            inputFD = inputEnds?.write ?? -1
+            inputFD = spawned.input
         }
     }
 
@@ -237,7 +176,7 @@ final class Child {
     func write(_ text: String) throws {
         try #require(inputFD >= 0, "the child's standard input is not an open pipe")
         guard writeAll(inputFD, Array(text.utf8)) else {
-            throw SpawnFailure(description: "write to \(name): \(String(cString: strerror(errno)))")
+            throw CommandFailure("write to \(name): \(String(cString: strerror(errno)))")
         }
     }
 

@@ -16,50 +16,21 @@ public struct CommandFailure: Error, CustomStringConvertible {
 /// Runs a program found on PATH with `arguments` (the first is the program), waits for it and
 /// returns its standard output.
 ///
-/// `posix_spawnp` rather than Foundation's `Process`, whose first use leaves descriptors open for
-/// the life of the process (the leak check would report them). Standard error is collected for
-/// the failure message.
+/// Started with ``spawn(_:searchPath:input:closeOtherDescriptors:)``; standard error is collected for the failure
+/// message.
 /// - Throws: ``CommandFailure`` when it cannot start or exits with a status other than 0.
 @discardableResult
 public func runCommand(_ arguments: [String]) throws -> String {
-    guard let program = arguments.first else { throw CommandFailure("no command") }
-    let output: [CInt]
-    let errors: [CInt]
-    do {
-        let outputPipe = try Syscall.pipe(flags: O_CLOEXEC)
-        output = [outputPipe.read, outputPipe.write]
-    } catch {
-        throw CommandFailure("pipe: \(error)")
-    }
-    do {
-        let errorPipe = try Syscall.pipe(flags: O_CLOEXEC)
-        errors = [errorPipe.read, errorPipe.write]
-    } catch {
-        close(output[0]); close(output[1])
-        throw CommandFailure("pipe: \(error)")
-    }
-    defer { close(output[0]); close(errors[0]) }
-    var actions = posix_spawn_file_actions_t()
-    posix_spawn_file_actions_init(&actions)
-    defer { posix_spawn_file_actions_destroy(&actions) }
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-    posix_spawn_file_actions_adddup2(&actions, output[1], 1)
-    posix_spawn_file_actions_adddup2(&actions, errors[1], 2)
-    let argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
-    defer { for pointer in argv { free(pointer) } }
-    var pid: pid_t = 0
-    let spawned = posix_spawnp(&pid, program, &actions, nil, argv, environ)
-    close(output[1])
-    close(errors[1])
-    guard spawned == 0 else { throw CommandFailure("cannot start \(program): \(String(cString: strerror(spawned)))") }
+    let child = try spawn(arguments)
+    defer { close(child.output); close(child.errors) }
 
     // Read both pipes until both end, so that neither can fill up and stall the child.
     var collected: [[UInt8]] = [[], []]
     var open = [true, true]
     var buffer = [UInt8](repeating: 0, count: 65_536)
     while open[0] || open[1] {
-        var fds = [pollfd(fd: open[0] ? output[0] : -1, events: Int16(POLLIN), revents: 0),
-                   pollfd(fd: open[1] ? errors[0] : -1, events: Int16(POLLIN), revents: 0)]
+        var fds = [pollfd(fd: open[0] ? child.output : -1, events: Int16(POLLIN), revents: 0),
+                   pollfd(fd: open[1] ? child.errors : -1, events: Int16(POLLIN), revents: 0)]
         if poll(&fds, 2, -1) < 0 {
             if errno == EINTR { continue }
             break
@@ -74,7 +45,7 @@ public func runCommand(_ arguments: [String]) throws -> String {
         }
     }
     var status: CInt = 0
-    while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+    while waitpid(child.pid, &status, 0) < 0 && errno == EINTR {}
     guard status == 0 else {
         let message = String(decoding: collected[1], as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
         throw CommandFailure("\(arguments.joined(separator: " ")) failed (wait status \(status)): \(message)")

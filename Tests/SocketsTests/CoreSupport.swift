@@ -258,45 +258,11 @@ final class ChildProcess {
 
     /// Starts `arguments[0]` (searched on `PATH`) with the rest as its arguments.
     init(_ arguments: [String]) throws {
-        var input: [CInt] = [-1, -1]
-        var output: [CInt] = [-1, -1]
-        var errors: [CInt] = [-1, -1]
-        // Tests run one at a time, so no other spawn can inherit these between pipe and fcntl.
-        guard pipe(&input) == 0 else { throw ChildFailure.system("pipe", errno) }
-        guard pipe(&output) == 0 else {
-            Glibc.close(input[0]); Glibc.close(input[1])
-            throw ChildFailure.system("pipe", errno)
-        }
-        guard pipe(&errors) == 0 else {
-            for fd in input + output { Glibc.close(fd) }
-            throw ChildFailure.system("pipe", errno)
-        }
-        for fd in input + output + errors { try? Syscall.setDescriptorFlags(fd, FD_CLOEXEC) }
-        defer {
-            Glibc.close(input[0])
-            Glibc.close(output[1])
-            Glibc.close(errors[1])
-        }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_adddup2(&actions, input[0], 0)
-        posix_spawn_file_actions_adddup2(&actions, output[1], 1)
-        posix_spawn_file_actions_adddup2(&actions, errors[1], 2)
-
-        let cArguments = arguments.map { strdup($0) }
-        defer { cArguments.forEach { free($0) } }
-        var argv: [UnsafeMutablePointer<CChar>?] = cArguments + [nil]
-        var child: pid_t = 0
-        let code = posix_spawnp(&child, arguments[0], &actions, nil, &argv, environ)
-        guard code == 0 else {
-            for fd in [input[1], output[0], errors[0]] { Glibc.close(fd) }
-            throw ChildFailure.system("posix_spawnp \(arguments[0])", code)
-        }
-        pid = child
-        stdinFD = input[1]
-        stdoutFD = output[0]
-        stderrFD = errors[0]
+        let child = try spawn(arguments, input: .pipe)
+        pid = child.pid
+        stdinFD = child.input
+        stdoutFD = child.output
+        stderrFD = child.errors
     }
 
     /// Runs python3 with a script; `arguments` follow as `sys.argv[1:]`.
