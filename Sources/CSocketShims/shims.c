@@ -1,5 +1,6 @@
 // GNU extensions that the header declares with layout-identical types.
 #define _GNU_SOURCE 1
+#include <pthread.h>
 #include <sched.h>
 #include <sys/socket.h>
 #include "CSocketShims.h"
@@ -25,4 +26,8 @@ int cshim_setns(int fd, int type) {
 
 int cshim_unshare(int flags) {
     return unshare(flags);
+}
+
+int cshim_name_current_thread(const char *name) {
+    return pthread_setname_np(pthread_self(), name);
 }

@@ -98,11 +98,11 @@ extension Syscall {
     }
 
     /// The type and permission bits (`st_mode`) of what `path` names, not following a final
-    /// symbolic link: `lstat(2)`.
+    /// symbolic link: `lstat(2)`. The path is bytes, which need not be UTF-8.
     @inlinable
-    public static func linkMode(_ path: String) throws(Errno) -> mode_t {
+    public static func linkMode(_ path: [UInt8]) throws(Errno) -> mode_t {
         var status = stat()
-        _ = try retryingInterrupts { Glibc.lstat(path, &status) }
+        _ = try withPath(path) { (cPath) throws(Errno) in try retryingInterrupts { Glibc.lstat(cPath, &status) } }
         return status.st_mode
     }
 
@@ -111,13 +111,33 @@ extension Syscall {
     /// `O_PATH | O_NOFOLLOW`, checked with `fstat(2)`, and changed through `/proc/self/fd`.
     /// - Throws: `ENOTSOCK` when the path is not a socket, else the calls' errors.
     @inlinable
-    public static func changeSocketFileMode(_ path: String, _ mode: mode_t) throws(Errno) {
-        let fd = try retryingInterrupts { Glibc.open(path, CSHIM_O_PATH | O_NOFOLLOW | O_CLOEXEC) }
+    public static func changeSocketFileMode(_ path: [UInt8], _ mode: mode_t) throws(Errno) {
+        let fd = try withPath(path) { (cPath) throws(Errno) in
+            try retryingInterrupts { Glibc.open(cPath, CSHIM_O_PATH | O_NOFOLLOW | O_CLOEXEC) }
+        }
         defer { try? close(fd) }
         var status = stat()
         _ = try retryingInterrupts { Glibc.fstat(fd, &status) }
         guard status.st_mode & S_IFMT == S_IFSOCK else { throw Errno.notSocket }
         _ = try retryingInterrupts { Glibc.chmod("/proc/self/fd/\(fd)", mode) }
+    }
+
+    /// Removes the socket file at `path` (`unlink(2)`), but only if it is a socket, not a
+    /// symbolic link or anything else (checked with `lstat(2)` first).
+    /// - Throws: `ENOTSOCK` when the path is not a socket, else the calls' errors.
+    @inlinable
+    public static func removeSocketFile(_ path: [UInt8]) throws(Errno) {
+        guard try linkMode(path) & S_IFMT == S_IFSOCK else { throw Errno.notSocket }
+        _ = try withPath(path) { (cPath) throws(Errno) in try retryingInterrupts { Glibc.unlink(cPath) } }
+    }
+
+    /// Calls `body` with `path` as a NUL-terminated C string; the bytes need not be UTF-8.
+    @inlinable
+    static func withPath<R>(_ path: [UInt8], _ body: (UnsafePointer<CChar>) throws(Errno) -> R) throws(Errno) -> R {
+        let terminated = path.map { CChar(bitPattern: $0) } + [0]
+        return try terminated.withUnsafeBufferPointer { (buffer) in
+            Result { () throws(Errno) -> R in try body(buffer.baseAddress!) }
+        }.get()
     }
 
     // MARK: Process identity

@@ -46,3 +46,37 @@ extension Syscall {
         return set
     }
 }
+
+extension Syscall {
+    /// Runs `body` so that a `SIGPIPE` it raises in this thread (as `sendfile(2)`, `splice(2)`
+    /// and `write(2)` do on a broken pipe or socket, having no `MSG_NOSIGNAL`) is never
+    /// delivered: the signal is blocked in the calling thread for the call, and one that became
+    /// pending during it is taken with `sigtimedwait(2)` before the old mask comes back. The
+    /// process's `SIGPIPE` disposition is left alone; the call still fails with `EPIPE`.
+    ///
+    /// A `SIGPIPE` that was already pending before the call is left pending.
+    public static func withBrokenPipeSuppressed<R, E: Error>(_ body: () throws(E) -> R) throws(E) -> R {
+        var pipeOnly = sigset_t()
+        sigemptyset(&pipeOnly)
+        sigaddset(&pipeOnly, SIGPIPE)
+        var previousMask = sigset_t()
+        pthread_sigmask(SIG_BLOCK, &pipeOnly, &previousMask)
+        let wasPending = isBrokenPipePending()
+        defer {
+            if !wasPending && isBrokenPipePending() {
+                var none = timespec(tv_sec: 0, tv_nsec: 0)
+                while sigtimedwait(&pipeOnly, nil, &none) == -1 && errno == EINTR {}
+            }
+            pthread_sigmask(SIG_SETMASK, &previousMask, nil)
+        }
+        return try body()
+    }
+
+    /// Whether `SIGPIPE` is pending for this thread or the process: `sigpending(2)`.
+    private static func isBrokenPipePending() -> Bool {
+        var pending = sigset_t()
+        sigemptyset(&pending)
+        sigpending(&pending)
+        return sigismember(&pending, SIGPIPE) == 1
+    }
+}

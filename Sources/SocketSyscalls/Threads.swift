@@ -1,4 +1,5 @@
 public import Glibc
+public import CSocketShims
 public import SystemPackage
 
 /// The body of a thread started by ``Syscall/createThread(_:)``, boxed so that a C function
@@ -40,6 +41,13 @@ extension Syscall {
     public static func detachThread(_ thread: pthread_t) throws(Errno) {
         let code = pthread_detach(thread)
         if code != 0 { throw Errno(rawValue: code) }
+    }
+
+    /// Names the calling thread, as `top -H`, `ps -L` and `/proc/self/task/*/comm` show it:
+    /// `pthread_setname_np(3)`. Linux keeps 15 bytes; a longer name is cut to fit.
+    public static func nameCurrentThread(_ name: String) {
+        let bytes = Array(name.utf8.prefix(15)).map { CChar(bitPattern: $0) } + [0]
+        _ = bytes.withUnsafeBufferPointer { cshim_name_current_thread($0.baseAddress!) }
     }
 
     /// The corresponding C function is `pthread_self(3)`.

@@ -98,6 +98,18 @@ public final class Socket: Sendable, CustomStringConvertible {
         return count
     }
 
+    /// The error for "would block" from a call whose caller asked to wait. On a blocking
+    /// socket (and without ``MessageFlags/dontWait``) that means the socket's timeout ran out,
+    /// which ``SocketError/isTimeout`` then reports.
+    func wouldBlockError(
+        _ operation: String, address: String? = nil, flags: MessageFlags = [], timeout: SocketError.SocketTimeoutOption
+    ) -> SocketError {
+        let blocking = !flags.contains(.dontWait) && (try? isNonBlocking()) == false
+        return SocketError(
+            operation, address: address, reason: .system(.resourceTemporarilyUnavailable),
+            expiredSocketTimeout: blocking ? timeout : nil)
+    }
+
     /// The descriptor number, for logging or for `select`/`poll` sets; `-1` once closed.
     ///
     /// It is only valid while the socket is open: prefer ``withDescriptor(_:)``.
@@ -200,9 +212,17 @@ public final class Socket: Sendable, CustomStringConvertible {
     ///
     /// A blocking connect that runs out of `SO_SNDTIMEO` fails with
     /// ``SocketError/Reason/timedOut`` (TCP) or `EAGAIN` (a Unix listener whose backlog stays
-    /// full). A connect interrupted by a signal is resumed.
+    /// full); ``SocketError/isTimeout`` is true for both. A connect interrupted by a signal is
+    /// resumed, and `SO_SNDTIMEO` still bounds the whole wait: signal(7) says such a connect
+    /// is not restarted, so each retry gets only the time left.
     public func connect(to address: SocketAddress) throws(SocketError) {
+        let started = ContinuousClock.now
+        /// When the send timeout runs out, known once a signal has interrupted the connect.
+        var deadline: ContinuousClock.Instant?
         var interrupted = false
+        /// The caller's SO_SNDTIMEO, while a retry runs with only the time left.
+        var callersTimeout: Duration?
+        defer { if let callersTimeout { try? set(.sendTimeout, callersTimeout) } }
         while true {
             let result: IOResult<Void>
             do {
@@ -212,12 +232,24 @@ public final class Socket: Sendable, CustomStringConvertible {
             } catch where error.reason == .system(.interrupted) {
                 // Calling again resumes it: a TCP connect under way answers EALREADY or
                 // EISCONN; a Unix connect, which an interruption cancels, starts over.
-                interrupted = true
+                if !interrupted {
+                    interrupted = true
+                    callersTimeout = try get(.sendTimeout)
+                    deadline = callersTimeout.map { started.advanced(by: $0) }
+                }
+                if let deadline {
+                    let left = ContinuousClock.now.duration(to: deadline)
+                    guard left > .zero else { throw SocketError("connect", address: address.description, reason: .timedOut) }
+                    // A restarted Unix connect would wait a whole SO_SNDTIMEO again.
+                    try set(.sendTimeout, max(left, .milliseconds(1)))
+                }
                 continue
+            } catch where error.reason == .system(.resourceTemporarilyUnavailable) {
+                throw wouldBlockError("connect", address: address.description, timeout: .send)
             } catch where interrupted && error.reason == .system(.socketIsConnected) {
                 return
             } catch where interrupted && error.reason == .system(.alreadyInProcess) {
-                try finishConnect(to: address, deadline: nil)
+                try finishConnect(to: address, deadline: deadline)
                 return
             }
             guard case .wouldBlock = result else { return }
@@ -333,7 +365,7 @@ public final class Socket: Sendable, CustomStringConvertible {
     /// - Returns: the connected socket and the peer's address.
     public func accept(nonBlocking: Bool = false) throws(SocketError) -> (socket: Socket, peer: SocketAddress) {
         guard let accepted = try tryAccept(nonBlocking: nonBlocking) else {
-            throw SocketError("accept", errno: .resourceTemporarilyUnavailable)
+            throw wouldBlockError("accept", timeout: .receive)
         }
         return accepted
     }
@@ -366,6 +398,20 @@ public final class Socket: Sendable, CustomStringConvertible {
     /// The address this socket is bound to: `getsockname(2)`.
     public func localAddress() throws(SocketError) -> SocketAddress {
         try address("getsockname") { fd, pointer, length throws(Errno) in try Syscall.getsockname(fd, pointer, length) }
+    }
+
+    /// The port this IPv4 or IPv6 socket is bound to, from `getsockname(2)`: what
+    /// `localAddress().port` gives, without the optional that other families need.
+    ///
+    /// After binding to port 0, this is the port the kernel chose. A socket that is not bound
+    /// yet reports 0.
+    /// - Throws: ``SocketError/Reason/invalidArgument(_:)`` for a socket of another family.
+    public func localPort() throws(SocketError) -> UInt16 {
+        let address = try localAddress()
+        guard let port = address.port else {
+            throw SocketError.invalid("getsockname", address.description, "not an IPv4 or IPv6 socket, so it has no port")
+        }
+        return port
     }
 
     /// The address of the connected peer: `getpeername(2)`. Fails with `ENOTCONN` when

@@ -28,12 +28,25 @@ public struct SocketError: Error, Sendable, Equatable, CustomStringConvertible {
     public let address: String?
     /// Why it failed.
     public let reason: Reason
+    /// For `EAGAIN` from a call on a blocking socket: the socket timeout that ran out.
+    let expiredSocketTimeout: SocketTimeoutOption?
+
+    /// The socket options whose expiry a blocking call reports as `EAGAIN`.
+    enum SocketTimeoutOption: String, Sendable {
+        case receive = "SO_RCVTIMEO"
+        case send = "SO_SNDTIMEO"
+    }
 
     /// Creates an error.
     public init(_ operation: String, address: String? = nil, reason: Reason) {
+        self.init(operation, address: address, reason: reason, expiredSocketTimeout: nil)
+    }
+
+    init(_ operation: String, address: String?, reason: Reason, expiredSocketTimeout: SocketTimeoutOption?) {
         self.operation = operation
         self.address = address
         self.reason = reason
+        self.expiredSocketTimeout = expiredSocketTimeout
     }
 
     /// An error from an errno.
@@ -65,6 +78,21 @@ public struct SocketError: Error, Sendable, Equatable, CustomStringConvertible {
         return false
     }
 
+    /// Whether the operation ran out of time, however that was reported: a deadline or
+    /// timeout of this library (``Reason/timedOut``), the kernel giving up (`ETIMEDOUT`, such
+    /// as a connect with no answer or a keep-alive that failed), or a blocking socket's
+    /// `SO_RCVTIMEO`/`SO_SNDTIMEO` running out (which the kernel reports as `EAGAIN`).
+    ///
+    /// `EAGAIN` from a non-blocking socket, or a call with ``MessageFlags/dontWait``, is "would
+    /// block" (``isWouldBlock``), not a timeout.
+    public var isTimeout: Bool {
+        switch reason {
+        case .timedOut: return true
+        case .system(let code): return code == .timedOut || expiredSocketTimeout != nil
+        default: return false
+        }
+    }
+
     /// The `EAI_*` code of a failed name lookup.
     public var addressInfoCode: Int32? {
         if case .addressInfo(let code, _) = reason { return code }
@@ -75,7 +103,9 @@ public struct SocketError: Error, Sendable, Equatable, CustomStringConvertible {
     public var reasonText: String {
         switch reason {
         case .system(let code):
-            return "\(code.description) (\(code.name ?? "errno \(code.rawValue)"))"
+            let name = code.name ?? "errno \(code.rawValue)"
+            if let expiredSocketTimeout { return "\(code.description) (\(name): \(expiredSocketTimeout.rawValue) ran out)" }
+            return "\(code.description) (\(name))"
         case .addressInfo(let code, let systemError):
             return AddressInfoFailure(code: code, systemError: systemError).description
         case .invalidArgument(let why):

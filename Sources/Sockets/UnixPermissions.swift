@@ -19,8 +19,8 @@ extension Socket {
     /// it never removes anything.
     /// - Throws: ``SocketError/Reason/invalidArgument(_:)`` for an abstract or unnamed address,
     ///   or permissions beyond 0o777 (set-user-id, set-group-id, sticky); else the errors of
-    ///   `fchmod`, `bind` and `chmod`. If adding bits back fails, the socket stays bound with
-    ///   the stricter mode.
+    ///   `fchmod`, `bind` and `chmod`. If adding bits back fails, the socket file is removed
+    ///   (the socket itself stays bound to the name: close it).
     public func bind(to address: UnixSocketAddress, permissions: FilePermissions) throws(SocketError) {
         guard address.kind == .path else {
             throw SocketError.invalid("bind", address.description, "permissions apply only to a filesystem path, not to \(address.kind == .abstract ? "an abstract name" : "an unnamed address")")
@@ -29,15 +29,20 @@ extension Socket {
         guard mode & ~0o777 == 0 else {
             throw SocketError.invalid("bind", address.description, "permissions 0o\(String(mode, radix: 8)) go beyond 0o777")
         }
-        let path = address.description
-        try call("fchmod", address: path) { fd throws(Errno) in try Syscall.fchmod(fd, mode) }
+        let shown = address.description
+        try call("fchmod", address: shown) { fd throws(Errno) in try Syscall.fchmod(fd, mode) }
         try bind(to: .unix(address))
+        // The file is named by the address's bytes, which need not be UTF-8: use them, never
+        // the printed form.
         do {
-            if try Syscall.linkMode(path) & 0o777 != mode {
-                try Syscall.changeSocketFileMode(path, mode)
+            if try Syscall.linkMode(address.bytes) & 0o777 != mode {
+                try Syscall.changeSocketFileMode(address.bytes, mode)
             }
         } catch {
-            throw SocketError("chmod", address: path, errno: error)
+            // Leave nothing behind: the file this bind created goes (the socket stays bound
+            // to the name, which no one can reach now).
+            try? Syscall.removeSocketFile(address.bytes)
+            throw SocketError("chmod", address: shown, errno: error)
         }
     }
 }

@@ -180,18 +180,12 @@ extension AsyncSocket {
         }
     }
 
-    /// Receives one datagram of at most `maxLength` bytes (longer ones are cut, and say so).
+    /// Receives one datagram of at most `maxLength` bytes (longer ones are cut, and say so):
+    /// `recvmsg(2)`, waiting for one to arrive.
     public func receiveDatagram(maxLength: Int = 65_536, deadline: ContinuousClock.Instant? = nil) async throws(SocketError) -> Datagram {
-        let capacity = try validLength(maxLength, "recvfrom")
-        var bytes = [UInt8](repeating: 0, count: capacity)
-        let (length, sender) = try await perform(.read, "recvfrom", deadline: deadline) { _ throws(SocketError) in
-            try bytes.withMutableBytesTyped { (buffer) throws(SocketError) in
-                // MSG_TRUNC: the kernel reports the datagram's real length.
-                try socket.tryReceiveFrom(into: buffer, flags: .truncated)
-            }
+        try await perform(.read, "recvmsg", deadline: deadline) { _ throws(SocketError) in
+            try socket.tryReceiveDatagram(maxLength: maxLength)
         }
-        bytes.removeSubrange(min(length, capacity)...)
-        return Datagram(bytes: bytes, sender: sender, isTruncated: length > capacity)
     }
 
     /// The datagrams arriving on this socket, as they come; the sequence ends when the
@@ -235,24 +229,6 @@ extension AsyncSocket {
             throw SocketError.invalid(operation, nil, "length \(length) is outside 0...\(1 << 30)")
         }
         return length
-    }
-}
-
-/// A datagram received with ``AsyncSocket/receiveDatagram(maxLength:deadline:)`` or from
-/// ``AsyncSocket/datagrams(maxLength:)``.
-public struct Datagram: Sendable, Hashable {
-    /// The bytes (at most the maximum length asked for).
-    public var bytes: [UInt8]
-    /// Who sent it; `nil` when the kernel gave no address.
-    public var sender: SocketAddress?
-    /// Whether it was longer than the maximum length and was cut.
-    public var isTruncated: Bool
-
-    /// A datagram with its sender.
-    public init(bytes: [UInt8], sender: SocketAddress?, isTruncated: Bool = false) {
-        self.bytes = bytes
-        self.sender = sender
-        self.isTruncated = isTruncated
     }
 }
 

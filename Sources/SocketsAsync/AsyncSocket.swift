@@ -128,6 +128,9 @@ public final class AsyncSocket: Sendable, CustomStringConvertible {
     /// The local address: `getsockname(2)`.
     public func localAddress() throws(SocketError) -> SocketAddress { try socket.localAddress() }
 
+    /// The port this IPv4 or IPv6 socket is bound to: `Socket.localPort()`.
+    public func localPort() throws(SocketError) -> UInt16 { try socket.localPort() }
+
     /// The peer's address: `getpeername(2)`.
     public func peerAddress() throws(SocketError) -> SocketAddress { try socket.peerAddress() }
 
@@ -280,11 +283,6 @@ extension SocketError {
     public var isCancellation: Bool {
         if case .system(let code) = reason { return code == .canceled }
         return false
-    }
-
-    /// Whether the operation's deadline passed.
-    public var isTimeout: Bool {
-        reason == .timedOut
     }
 }
 

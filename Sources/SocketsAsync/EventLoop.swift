@@ -50,6 +50,9 @@ public final class EventLoop: TaskExecutor, SerialExecutor, @unchecked Sendable,
     private let local = LoopLocal()
     /// The loop's serial-executor identity: jobs enqueued through it run isolated to it.
     private let isolation: LoopIsolation
+    /// Whether this is ``shared``, which runs for the life of the process. Kept here so that
+    /// asking never touches (and so starts) the lazily made shared loop.
+    private let isShared: Bool
 
     /// The `data` of the notifier's epoll registration. (`UInt64.max` is left alone: the
     /// core's epoll uses it to wake waiters on close.)
@@ -77,14 +80,15 @@ public final class EventLoop: TaskExecutor, SerialExecutor, @unchecked Sendable,
     /// - Parameter name: for logs and diagnostics.
     /// - Throws: when `epoll_create1`, `eventfd` or `pthread_create` fails.
     public convenience init(name: String = "EventLoop") throws(SocketError) {
-        self.init(startingWithName: name)
+        self.init(startingWithName: name, isShared: false)
         if let startFailure { throw startFailure }
     }
 
     /// A loop that never fails to exist: when its resources cannot be had, it records why,
     /// every registration fails with that error, and its jobs run on the global executor.
-    private init(startingWithName name: String) {
+    private init(startingWithName name: String, isShared: Bool) {
         self.name = name
+        self.isShared = isShared
         self.isolation = LoopIsolation()
         var failure: SocketError?
         var epoll: Epoll?
@@ -123,7 +127,7 @@ public final class EventLoop: TaskExecutor, SerialExecutor, @unchecked Sendable,
 
     /// The loop that ``AsyncSocket`` uses when given none. It starts on first use and runs
     /// for the life of the process.
-    public static let shared = EventLoop(startingWithName: "SocketsAsync.shared")
+    public static let shared = EventLoop(startingWithName: "SocketsAsync.shared", isShared: true)
 
     public var description: String { "EventLoop(\(name))" }
 
@@ -221,7 +225,7 @@ public final class EventLoop: TaskExecutor, SerialExecutor, @unchecked Sendable,
     /// Tasks that still prefer the loop afterwards run on the global executor.
     /// ``shared`` cannot be shut down.
     public func shutdown() {
-        guard self !== EventLoop.shared else { return }
+        guard !isShared else { return }
         let signal = shared.locked { state -> Bool in
             guard state.phase == .running else { return false }
             state.phase = .stopping
@@ -303,6 +307,7 @@ public final class EventLoop: TaskExecutor, SerialExecutor, @unchecked Sendable,
 
     private func runLoop() {
         loopThread.store(SystemThread.currentHandle, ordering: .relaxed)
+        SystemThread.nameCurrent(name)
         guard let epoll, let notifier else { return }
         var events = EpollEventBuffer(capacity: 512)
         // Registrations and their events; a struct, not a tuple: an array of tuples is

@@ -205,15 +205,17 @@ final class TourRunner {
         let serverAddress = try server.localAddress()
         let message = Array("datagram".utf8)
         _ = try client.send(message, to: serverAddress)
-        let (bytes, sender) = try server.receiveFrom(maxLength: 1500)
+        let datagram = try server.receiveDatagram(maxLength: 1500)
+        let bytes = datagram.bytes
+        let sender = datagram.sender
         try check(bytes == message, "the datagram changed on the way")
         // The client was bound implicitly to the wildcard address; the sender has the real one.
         try check(sender?.port == (try client.localAddress()).port && sender?.ipAddress?.isLoopback == true,
-                  "recvfrom's sender \(sender?.description ?? "none") is not the client")
+                  "the sender \(sender?.description ?? "none") is not the client")
         // Connected UDP: default destination, and only that peer's datagrams.
         try client.connect(to: serverAddress)
         _ = try client.send(Array("connected".utf8))
-        let second = try server.receiveFrom(maxLength: 1500)
+        let second = try server.receiveDatagram(maxLength: 1500)
         _ = try server.send(second.bytes, to: try client.localAddress())
         let echo = try client.receive(maxLength: 1500)
         try check(echo == Array("connected".utf8), "the connected reply differs")
@@ -247,7 +249,9 @@ final class TourRunner {
         let client = try socket(.unix, .datagram)
         try client.bind(to: clientAddress)
         _ = try client.send(Array("ping".utf8), to: serverAddress)
-        let (bytes, sender) = try server.receiveFrom(maxLength: 100)
+        let datagram = try server.receiveDatagram(maxLength: 100)
+        let bytes = datagram.bytes
+        let sender = datagram.sender
         try check(bytes == Array("ping".utf8) && sender == clientAddress, "wrong datagram or sender")
         _ = try server.send(Array("pong".utf8), to: clientAddress)
         try check(try client.receive(maxLength: 100) == Array("pong".utf8), "no reply")
@@ -388,7 +392,8 @@ final class TourRunner {
         // milliseconds): read frames until ours shows up, for a bounded time.
         let deadline = ContinuousClock.now.advanced(by: Self.patience)
         while ContinuousClock.now < deadline {
-            let (frame, _) = try packets.receiveFrom(maxLength: 65_536)
+            let datagram = try packets.receiveDatagram(maxLength: 65_536)
+            let frame = datagram.bytes
             if frame.count >= 14 + 20 + 8 + marker.count, frame.suffix(marker.count).elementsEqual(marker) {
                 return "our UDP datagram seen as a \(frame.count)-byte frame"
             }

@@ -245,7 +245,9 @@ struct AddressTests {
         try other.bind(to: withNUL)
         #expect(try other.localAddress() == withNUL)
         #expect(try other.send([5], to: address) == 1)
-        let (bytes, sender) = try server.receiveFrom(maxLength: 10)
+        let datagram = try server.receiveDatagram(maxLength: 10)
+        let bytes = datagram.bytes
+        let sender = datagram.sender
         #expect(bytes == [5])
         #expect(sender == withNUL)
 

@@ -24,7 +24,9 @@ struct LinkLayerTests {
         // Other tests may be talking on lo too: read frames until ours shows up (bounded).
         var seen: [LinkLayerSocketAddress.PacketType] = []
         for _ in 0..<1000 where seen.count < 2 {
-            let (frame, sender) = try packets.receiveFrom(maxLength: 65536)
+            let datagram = try packets.receiveDatagram(maxLength: 65536)
+            let frame = datagram.bytes
+            let sender = datagram.sender
             guard frame.count >= 14 + 20 + 8 + marker.count, frame.suffix(marker.count).elementsEqual(marker) else { continue }
             let from = try #require(sender?.linkLayer)
             #expect(from.interfaceIndex == Int32(if_nametoindex("lo")))

@@ -226,7 +226,9 @@ struct IPControlMessageTests {
             let sender = try #require(message.sender)
             _ = try server.sendMessage(
                 Array("pong".utf8), to: sender, controlMessages: [.ipv4PacketInfo(IPv4PacketInfo(localAddress: info.localAddress))])
-            let (reply, from) = try client.receiveFrom(maxLength: 100)
+            let datagram = try client.receiveDatagram(maxLength: 100)
+            let reply = datagram.bytes
+            let from = datagram.sender
             #expect(reply == Array("pong".utf8))
             #expect(from == .ipv4(destination, port: port))
         }

@@ -760,7 +760,9 @@ extension NetworkNamespace {
 /// Receives one datagram (the socket has a receive timeout, so a lost datagram fails the test
 /// instead of hanging it) and returns its text and sender.
 private func receiveText(_ socket: Socket) throws -> (String, SocketAddress?) {
-    let (bytes, sender) = try socket.receiveFrom(maxLength: 100)
+    let datagram = try socket.receiveDatagram(maxLength: 100)
+    let bytes = datagram.bytes
+    let sender = datagram.sender
     return (String(decoding: bytes, as: UTF8.self), sender)
 }
 

@@ -99,7 +99,9 @@ struct PeerTests {
         let local = try socket.localAddress()
         for size in [0, 1, 1200] {
             #expect(try socket.send([UInt8](repeating: 0x5A, count: size), to: target) == size)
-            let (reply, from) = try socket.receiveFrom(maxLength: 200)
+            let datagram = try socket.receiveDatagram(maxLength: 200)
+            let reply = datagram.bytes
+            let from = datagram.sender
             #expect(String(decoding: reply, as: UTF8.self) == "\(local) \(size)", "one datagram each, boundaries kept")
             #expect(from == target)
         }
@@ -140,7 +142,9 @@ struct PeerTests {
         try datagram.bind(to: .unix(path: ourPath))
         try CoreTest.setTimeouts(datagram)
         _ = try datagram.send(Array("hi".utf8), to: .unix(path: datagramPath))
-        let (reply, from) = try datagram.receiveFrom(maxLength: 300)
+        let received = try datagram.receiveDatagram(maxLength: 300)
+        let reply = received.bytes
+        let from = received.sender
         #expect(String(decoding: reply, as: UTF8.self) == "hi from \(ourPath)")
         #expect(from == (try .unix(path: datagramPath)))
         #expect(try python.wait() == 0)
@@ -210,7 +214,9 @@ struct PeerTests {
         let sender = try ChildProcess(["socat", "-u", "-", "UDP-SENDTO:127.0.0.1:\(port)"])
         try sender.write(Array("one datagram".utf8))
         sender.closeInput()
-        let (bytes, from) = try receiver.receiveFrom(maxLength: 100)
+        let datagram = try receiver.receiveDatagram(maxLength: 100)
+        let bytes = datagram.bytes
+        let from = datagram.sender
         #expect(bytes == Array("one datagram".utf8))
         #expect(from?.ipAddress == .v4(.loopback))
         #expect(try sender.wait() == 0)

@@ -61,7 +61,9 @@ struct RawSocketTests {
         // A raw ICMP socket sees every ICMP packet, our own request included: look for the reply.
         var reply: (packet: [UInt8], from: SocketAddress?)?
         for _ in 0..<50 {
-            let (packet, from) = try socket.receiveFrom(maxLength: 65_536)
+            let datagram = try socket.receiveDatagram(maxLength: 65_536)
+            let packet = datagram.bytes
+            let from = datagram.sender
             guard packet.count >= 20, packet[0] >> 4 == 4 else { continue }
             let headerLength = Int(packet[0] & 0x0F) * 4
             guard let echo = ICMP.parseEcho(packet[headerLength...]),
@@ -89,7 +91,9 @@ struct RawSocketTests {
         #expect(try socket.send(request, to: .ipv6(.loopback, port: 0)) == request.count)
         var found: (message: [UInt8], from: SocketAddress?)?
         for _ in 0..<50 {
-            let (message, from) = try socket.receiveFrom(maxLength: 65_536)
+            let datagram = try socket.receiveDatagram(maxLength: 65_536)
+            let message = datagram.bytes
+            let from = datagram.sender
             guard let echo = ICMP.parseEcho(message), echo.type == 129,
                   echo.identifier == identifier, echo.sequence == sequence else { continue }
             found = (message, from)
@@ -162,7 +166,9 @@ struct RawSocketTests {
                 let request = ICMP.echo(type: requestType, identifier: 0, sequence: sequence, payload: [1, 2, 3, 4], withChecksum: false)
                 _ = try socket.send(request, to: target)
                 let identifier = try socket.localAddress().port
-                let (reply, from) = try socket.receiveFrom(maxLength: 1500)
+                let datagram = try socket.receiveDatagram(maxLength: 1500)
+                let reply = datagram.bytes
+                let from = datagram.sender
                 let echo = ICMP.parseEcho(reply)
                 results.append("\(domain) type \(echo?.type ?? 255) seq \(echo?.sequence == sequence) id \(echo?.identifier == identifier) payload \(echo?.payload ?? []) from \(from?.ipAddress?.description ?? "nil")")
             }

@@ -201,8 +201,8 @@ final class FakeDNSServer: Sendable {
 
     /// Answers queries until a datagram arrives from `stopAddress` or the socket fails.
     func serve(until stopAddress: SocketAddress) {
-        while let (bytes, sender) = try? socket.receiveFrom(maxLength: 1500), let sender, sender != stopAddress {
-            guard let query = DNSQuery(bytes) else { continue }
+        while let datagram = try? socket.receiveDatagram(maxLength: 1500), let sender = datagram.sender, sender != stopAddress {
+            guard let query = DNSQuery(datagram.bytes) else { continue }
             log.withLock { $0.append("\(query.name) \(DNSQuery.typeName(query.type))") }
             _ = try? socket.send(response(to: query), to: sender)
         }

@@ -85,17 +85,19 @@ struct UnixTests {
 
         #expect(try client.send(Array("first".utf8), to: .unix(path: serverPath)) == 5)
         #expect(try client.send(Array("second!".utf8), to: .unix(path: serverPath)) == 7)
-        let (first, sender) = try server.receiveFrom(maxLength: 100)
+        let datagram = try server.receiveDatagram(maxLength: 100)
+        let first = datagram.bytes
+        let sender = datagram.sender
         #expect(first == Array("first".utf8))
         #expect(sender == (try .unix(path: clientPath)))
-        #expect(try server.receiveFrom(maxLength: 100).bytes == Array("second!".utf8))
+        #expect(try server.receiveDatagram(maxLength: 100).bytes == Array("second!".utf8))
         #expect(try server.send(Array("reply".utf8), to: try #require(sender)) == 5)
         #expect(try client.receive(maxLength: 100) == Array("reply".utf8))
 
         // An unbound sender has no address to reply to.
         let anonymous = try Socket(.unix, .datagram)
         _ = try anonymous.send([1], to: .unix(path: serverPath))
-        let (_, noSender) = try server.receiveFrom(maxLength: 10)
+        let noSender = try server.receiveDatagram(maxLength: 10).sender
         #expect(noSender == nil || noSender == .unix(.unnamed))
 
         // Truncation is reported on Unix datagrams too.

@@ -63,6 +63,8 @@ static inline int cshim_fcntl_set(int fd, int command, int value) { return fcntl
 // GNU extensions, compiled in shims.c with _GNU_SOURCE (defining it here would change fd_set's
 // field names and clash with other modules that include <sys/select.h>).
 int cshim_accept4(int fd, struct sockaddr *address, socklen_t *length, int flags);
+/// Names the calling thread (`pthread_setname_np`); 0 or an error number.
+int cshim_name_current_thread(const char *name);
 
 /// Same layout as glibc's `struct ucred` (a GNU extension).
 struct cshim_ucred { pid_t pid; uid_t uid; gid_t gid; };

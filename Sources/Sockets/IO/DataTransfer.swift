@@ -22,6 +22,28 @@ public struct ReceivedMessage: Sendable {
     }
 }
 
+/// One datagram: its bytes, who sent it, and whether it was cut to fit.
+///
+/// Returned by ``Socket/receiveDatagram(maxLength:flags:)`` and by the async layer's
+/// `receiveDatagram` and `datagrams()`.
+public struct Datagram: Sendable, Hashable {
+    /// The bytes (at most the maximum length asked for).
+    public var bytes: [UInt8]
+    /// Who sent it; `nil` when the kernel gave no address (a connected stream, an unnamed
+    /// Unix socket).
+    public var sender: SocketAddress?
+    /// Whether it was longer than the maximum length and was cut (`MSG_TRUNC` in the
+    /// kernel's flags): the rest of it is gone.
+    public var isTruncated: Bool
+
+    /// A datagram with its sender.
+    public init(bytes: [UInt8], sender: SocketAddress?, isTruncated: Bool = false) {
+        self.bytes = bytes
+        self.sender = sender
+        self.isTruncated = isTruncated
+    }
+}
+
 extension Socket {
     // MARK: send
 
@@ -30,7 +52,7 @@ extension Socket {
     /// - Throws: ``SocketError``; on a non-blocking socket that would block,
     ///   ``SocketError/isWouldBlock`` is true.
     public func send(_ buffer: UnsafeRawBufferPointer, flags: MessageFlags = []) throws(SocketError) -> Int {
-        guard let sent = try trySend(buffer, flags: flags) else { throw SocketError("send", errno: .resourceTemporarilyUnavailable) }
+        guard let sent = try trySend(buffer, flags: flags) else { throw wouldBlockError("send", flags: flags, timeout: .send) }
         return sent
     }
 
@@ -64,7 +86,7 @@ extension Socket {
             // "Would block" on a blocking socket means its send timeout ran out: give up then,
             // rather than wait with no limit.
             if waits == nil { waits = try isNonBlocking() }
-            guard waits == true else { throw SocketError("send", errno: .resourceTemporarilyUnavailable) }
+            guard waits == true else { throw wouldBlockError("send", flags: flags, timeout: .send) }
             _ = try waitUntil(.writable, deadline: nil, operation: "send")
         }
     }
@@ -82,7 +104,7 @@ extension Socket {
     /// Sends a datagram to an address: `sendto(2)` with `MSG_NOSIGNAL`.
     public func send(_ buffer: UnsafeRawBufferPointer, to address: SocketAddress, flags: MessageFlags = []) throws(SocketError) -> Int {
         guard let sent = try trySend(buffer, to: address, flags: flags) else {
-            throw SocketError("sendto", address: address.description, errno: .resourceTemporarilyUnavailable)
+            throw wouldBlockError("sendto", address: address.description, flags: flags, timeout: .send)
         }
         return sent
     }
@@ -107,7 +129,7 @@ extension Socket {
     public func write(_ buffer: UnsafeRawBufferPointer) throws(SocketError) -> Int {
         guard let sent = try call("write", { fd throws(Errno) in
             try Syscall.send(fd, buffer.baseAddress, buffer.count, flags: MessageFlags.noSignal.rawValue)
-        }).value else { throw SocketError("write", errno: .resourceTemporarilyUnavailable) }
+        }).value else { throw wouldBlockError("write", timeout: .send) }
         return sent
     }
 
@@ -120,16 +142,27 @@ extension Socket {
 
     /// Receives into a buffer: `recv(2)`. Returns the number of bytes stored; 0 means the
     /// peer closed the stream (end-of-file) or an empty datagram arrived.
+    ///
+    /// With ``MessageFlags/truncated`` in `flags`, it returns what `recv(2)` does: a datagram's
+    /// full length, which can be more than `buffer.count` (only `buffer.count` bytes were
+    /// stored); on a TCP socket the bytes are discarded without being stored.
     /// - Throws: ``SocketError`` (`ECONNRESET` when the peer reset the connection;
     ///   ``SocketError/isWouldBlock`` on a non-blocking socket with nothing to read).
     public func receive(into buffer: UnsafeMutableRawBufferPointer, flags: MessageFlags = []) throws(SocketError) -> Int {
-        guard let count = try tryReceive(into: buffer, flags: flags) else { throw SocketError("recv", errno: .resourceTemporarilyUnavailable) }
+        guard let count = try tryReceive(into: buffer, flags: flags) else { throw wouldBlockError("recv", flags: flags, timeout: .receive) }
         return count
     }
 
     /// Receives at most `maxLength` bytes into a new array (empty at end-of-file).
+    ///
+    /// A datagram longer than `maxLength` is cut to fit; ``receiveDatagram(maxLength:flags:)``
+    /// says when that happened.
+    /// - Throws: ``SocketError``; ``SocketError/Reason/invalidArgument(_:)`` when `flags` holds
+    ///   ``MessageFlags/truncated``, which makes the kernel report a datagram's full length
+    ///   (more than the array holds) and discard stream data without copying it.
     public func receive(maxLength: Int, flags: MessageFlags = []) throws(SocketError) -> [UInt8] {
         let capacity = try Self.validLength(maxLength, operation: "recv")
+        try Self.rejectTruncateFlag(flags, operation: "recv")
         return try [UInt8](unsafeUninitializedCapacity: capacity) { (buffer, count) throws(SocketError) in
             count = try receive(into: UnsafeMutableRawBufferPointer(buffer), flags: flags)
         }
@@ -153,7 +186,7 @@ extension Socket {
         while offset < buffer.count {
             guard let count = try tryReceive(into: UnsafeMutableRawBufferPointer(rebasing: buffer[offset...])) else {
                 if waits == nil { waits = try isNonBlocking() }
-                guard waits == true else { throw SocketError("recv", errno: .resourceTemporarilyUnavailable) }
+                guard waits == true else { throw wouldBlockError("recv", timeout: .receive) }
                 _ = try waitUntil(.readable, deadline: nil, operation: "recv")
                 continue
             }
@@ -177,21 +210,37 @@ extension Socket {
     ///   passed in `flags`) and the sender (`nil` for a connected stream).
     public func receiveFrom(into buffer: UnsafeMutableRawBufferPointer, flags: MessageFlags = []) throws(SocketError) -> (byteCount: Int, sender: SocketAddress?) {
         guard let result = try tryReceiveFrom(into: buffer, flags: flags) else {
-            throw SocketError("recvfrom", errno: .resourceTemporarilyUnavailable)
+            throw wouldBlockError("recvfrom", flags: flags, timeout: .receive)
         }
         return result
     }
 
-    /// Receives a datagram of at most `maxLength` bytes and its sender.
-    public func receiveFrom(maxLength: Int, flags: MessageFlags = []) throws(SocketError) -> (bytes: [UInt8], sender: SocketAddress?) {
-        let capacity = try Self.validLength(maxLength, operation: "recvfrom")
-        var sender: SocketAddress?
-        let bytes = try [UInt8](unsafeUninitializedCapacity: capacity) { (buffer, count) throws(SocketError) in
-            let result = try receiveFrom(into: UnsafeMutableRawBufferPointer(buffer), flags: flags)
-            count = min(result.byteCount, capacity)
-            sender = result.sender
+    /// Receives one datagram of at most `maxLength` bytes, with its sender and whether it was
+    /// cut to fit: `recvmsg(2)`, whose flags report the cut (`MSG_TRUNC`).
+    ///
+    /// On a stream socket it receives up to `maxLength` bytes (empty at end-of-file).
+    /// - Throws: ``SocketError``; ``SocketError/Reason/invalidArgument(_:)`` when `flags` holds
+    ///   ``MessageFlags/truncated`` (the result says so by itself).
+    public func receiveDatagram(maxLength: Int = 65_536, flags: MessageFlags = []) throws(SocketError) -> Datagram {
+        guard let datagram = try tryReceiveDatagram(maxLength: maxLength, flags: flags) else {
+            throw wouldBlockError("recvmsg", flags: flags, timeout: .receive)
         }
-        return (bytes, sender)
+        return datagram
+    }
+
+    /// ``receiveDatagram(maxLength:flags:)`` if a datagram is waiting; `nil` when it would block.
+    public func tryReceiveDatagram(maxLength: Int = 65_536, flags: MessageFlags = []) throws(SocketError) -> Datagram? {
+        let capacity = try Self.validLength(maxLength, operation: "recvmsg")
+        try Self.rejectTruncateFlag(flags, operation: "recvmsg")
+        var received: MessageHeaderResult?
+        let bytes = try [UInt8](unsafeUninitializedCapacity: capacity) { (buffer, count) throws(SocketError) in
+            var vector = iovec(iov_base: buffer.baseAddress, iov_len: capacity)
+            received = try receiveMessageHeader(vectors: &vector, vectorCount: 1, control: nil, flags: flags)
+            // Without MSG_TRUNC in flags, recvmsg never reports more than it stored.
+            count = min(received?.byteCount ?? 0, capacity)
+        }
+        guard let received else { return nil }
+        return Datagram(bytes: bytes, sender: received.sender, isTruncated: received.flags.contains(.truncated))
     }
 
     /// `recvfrom(2)` if a datagram is waiting; `nil` when it would block.
@@ -213,7 +262,7 @@ extension Socket {
     /// `read(2)`: receives into a buffer; 0 at end-of-file.
     public func read(into buffer: UnsafeMutableRawBufferPointer) throws(SocketError) -> Int {
         guard let count = try checkReceived(call("read", { fd throws(Errno) in try Syscall.read(fd, buffer.baseAddress, buffer.count) }), "read") else {
-            throw SocketError("read", errno: .resourceTemporarilyUnavailable)
+            throw wouldBlockError("read", timeout: .receive)
         }
         return count
     }
@@ -234,7 +283,7 @@ extension Socket {
         _ buffers: [UnsafeRawBufferPointer], to address: SocketAddress? = nil, control: [UInt8] = [], flags: MessageFlags = []
     ) throws(SocketError) -> Int {
         guard let sent = try trySendMessage(buffers, to: address, control: control, flags: flags) else {
-            throw SocketError("sendmsg", address: address?.description, errno: .resourceTemporarilyUnavailable)
+            throw wouldBlockError("sendmsg", address: address?.description, flags: flags, timeout: .send)
         }
         return sent
     }
@@ -243,30 +292,84 @@ extension Socket {
     public func trySendMessage(
         _ buffers: [UnsafeRawBufferPointer], to address: SocketAddress? = nil, control: [UInt8] = [], flags: MessageFlags = []
     ) throws(SocketError) -> Int? {
-        guard buffers.count <= 1024 else {
-            throw SocketError.invalid("sendmsg", nil, "\(buffers.count) buffers; the limit (IOV_MAX) is 1024")
-        }
-        let flags = flags.union(.noSignal).rawValue
+        try Self.checkVectorCount(buffers.count, operation: "sendmsg")
         var vectors = buffers.map { iovec(iov_base: UnsafeMutableRawPointer(mutating: $0.baseAddress), iov_len: $0.count) }
+        return try vectors.withMutableBufferTyped { (iov) throws(SocketError) in
+            try control.withBytesTyped { (controlBytes) throws(SocketError) in
+                try sendMessageHeader(vectors: iov.baseAddress, vectorCount: iov.count, to: address, control: controlBytes, flags: flags)
+            }
+        }
+    }
+
+    /// One `sendmsg(2)` (with `MSG_NOSIGNAL`): the `msghdr` setup that every message send shares.
+    func sendMessageHeader(
+        vectors: UnsafeMutablePointer<iovec>?, vectorCount: Int, to address: SocketAddress?, control: UnsafeRawBufferPointer,
+        flags: MessageFlags
+    ) throws(SocketError) -> Int? {
         var storage = sockaddr_storage()
         let nameLength = address?.encode(into: &storage) ?? 0
-        var control = control
+        let flags = flags.union(.noSignal).rawValue
         return try call("sendmsg", address: address?.description) { fd throws(Errno) in
-            try vectors.withMutableBufferTyped { (iov) throws(Errno) in
-                try control.withMutableBytesTyped { (controlBytes) throws(Errno) in
-                    try withUnsafeMutablePointer(to: &storage) { (name) throws(Errno) in
-                        var message = msghdr()
-                        message.msg_name = address == nil ? nil : UnsafeMutableRawPointer(name)
-                        message.msg_namelen = nameLength
-                        message.msg_iov = iov.baseAddress
-                        message.msg_iovlen = iov.count
-                        message.msg_control = controlBytes.isEmpty ? nil : controlBytes.baseAddress
-                        message.msg_controllen = controlBytes.count
-                        return try Syscall.sendmsg(fd, &message, flags: flags)
-                    }
-                }
+            try withUnsafeMutablePointer(to: &storage) { (name) throws(Errno) in
+                var message = msghdr()
+                message.msg_name = address == nil ? nil : UnsafeMutableRawPointer(name)
+                message.msg_namelen = nameLength
+                message.msg_iov = vectors
+                message.msg_iovlen = vectorCount
+                message.msg_control = control.isEmpty ? nil : UnsafeMutableRawPointer(mutating: control.baseAddress)
+                message.msg_controllen = control.count
+                return try Syscall.sendmsg(fd, &message, flags: flags)
             }
         }.value
+    }
+
+    /// What one `recvmsg(2)` reported besides the bytes.
+    struct MessageHeaderResult {
+        /// The byte count `recvmsg` returned (with `MSG_TRUNC` passed in, a datagram's full length).
+        var byteCount: Int
+        var sender: SocketAddress?
+        /// The kernel's flags, less the `MSG_CMSG_CLOEXEC` it echoes back.
+        var flags: MessageFlags
+        /// How many bytes of control data the kernel wrote, never more than the buffer held.
+        var controlLength: Int
+    }
+
+    /// One `recvmsg(2)`: the `msghdr` setup that every message receive shares. With room for
+    /// control data it passes `MSG_CMSG_CLOEXEC`, so that received descriptors are
+    /// close-on-exec; without, not (no descriptor can arrive, and `AF_PACKET` refuses the flag). `nil` when it would block. A zero-byte result from a socket that ``close()``
+    /// shut down under the call is ``SocketError/Reason/closed``, not a message.
+    func receiveMessageHeader(
+        vectors: UnsafeMutablePointer<iovec>?, vectorCount: Int, control: UnsafeMutableRawBufferPointer?, flags: MessageFlags
+    ) throws(SocketError) -> MessageHeaderResult? {
+        var storage = sockaddr_storage()
+        var nameLength: socklen_t = 0
+        var controlLength = 0
+        var receivedFlags: Int32 = 0
+        let flags = (control?.isEmpty ?? true ? flags : flags.union(.controlCloseOnExec)).rawValue
+        let result = try call("recvmsg") { fd throws(Errno) in
+            try withUnsafeMutablePointer(to: &storage) { (name) throws(Errno) in
+                var message = msghdr()
+                message.msg_name = UnsafeMutableRawPointer(name)
+                message.msg_namelen = socklen_t(MemoryLayout<sockaddr_storage>.size)
+                message.msg_iov = vectors
+                message.msg_iovlen = vectorCount
+                let controlCapacity = control?.count ?? 0
+                message.msg_control = controlCapacity == 0 ? nil : control?.baseAddress
+                message.msg_controllen = controlCapacity
+                let result = try Syscall.recvmsg(fd, &message, flags: flags)
+                nameLength = message.msg_namelen
+                controlLength = min(message.msg_controllen, controlCapacity)
+                receivedFlags = message.msg_flags
+                return result
+            }
+        }
+        guard let count = try checkReceived(result, "recvmsg") else { return nil }
+        let sender = nameLength == 0 ? nil : withUnsafeBytes(of: &storage) { SocketAddress(sockaddr: $0.baseAddress!, length: nameLength) }
+        return MessageHeaderResult(
+            byteCount: count, sender: sender,
+            // The kernel echoes MSG_CMSG_CLOEXEC, which this library passes, not the sender.
+            flags: MessageFlags(rawValue: receivedFlags).subtracting(.controlCloseOnExec),
+            controlLength: controlLength)
     }
 
     /// Scatters one receive into several buffers: `recvmsg(2)` (`readv` semantics), with the
@@ -275,7 +378,7 @@ extension Socket {
         into buffers: [UnsafeMutableRawBufferPointer], controlCapacity: Int = 0, flags: MessageFlags = []
     ) throws(SocketError) -> ReceivedMessage {
         guard let message = try tryReceiveMessage(into: buffers, controlCapacity: controlCapacity, flags: flags) else {
-            throw SocketError("recvmsg", errno: .resourceTemporarilyUnavailable)
+            throw wouldBlockError("recvmsg", flags: flags, timeout: .receive)
         }
         return message
     }
@@ -284,55 +387,51 @@ extension Socket {
     public func tryReceiveMessage(
         into buffers: [UnsafeMutableRawBufferPointer], controlCapacity: Int = 0, flags: MessageFlags = []
     ) throws(SocketError) -> ReceivedMessage? {
-        guard buffers.count <= 1024 else {
-            throw SocketError.invalid("recvmsg", nil, "\(buffers.count) buffers; the limit (IOV_MAX) is 1024")
-        }
+        try Self.checkVectorCount(buffers.count, operation: "recvmsg")
         let controlCapacity = try Self.validLength(controlCapacity, operation: "recvmsg", limit: 1 << 20)
         var vectors = buffers.map { iovec(iov_base: $0.baseAddress, iov_len: $0.count) }
-        var storage = sockaddr_storage()
         var control = [UInt8](repeating: 0, count: controlCapacity)
-        var nameLength: socklen_t = 0
-        var controlLength = 0
-        var receivedFlags: Int32 = 0
-        let result = try call("recvmsg") { fd throws(Errno) in
-            try vectors.withMutableBufferTyped { (iov) throws(Errno) in
-                try control.withMutableBytesTyped { (controlBytes) throws(Errno) in
-                    try withUnsafeMutablePointer(to: &storage) { (name) throws(Errno) in
-                        var message = msghdr()
-                        message.msg_name = UnsafeMutableRawPointer(name)
-                        message.msg_namelen = socklen_t(MemoryLayout<sockaddr_storage>.size)
-                        message.msg_iov = iov.baseAddress
-                        message.msg_iovlen = iov.count
-                        message.msg_control = controlBytes.isEmpty ? nil : controlBytes.baseAddress
-                        message.msg_controllen = controlBytes.count
-                        // Descriptors in the raw control data are close-on-exec.
-                        let result = try Syscall.recvmsg(fd, &message, flags: flags.union(.controlCloseOnExec).rawValue)
-                        nameLength = message.msg_namelen
-                        controlLength = message.msg_controllen
-                        receivedFlags = message.msg_flags
-                        return result
-                    }
-                }
+        let received = try vectors.withMutableBufferTyped { (iov) throws(SocketError) in
+            try control.withMutableBytesTyped { (controlBytes) throws(SocketError) in
+                try receiveMessageHeader(vectors: iov.baseAddress, vectorCount: iov.count, control: controlBytes, flags: flags)
             }
         }
-        guard let count = try checkReceived(result, "recvmsg") else { return nil }
-        let sender = nameLength == 0 ? nil : withUnsafeBytes(of: &storage) { SocketAddress(sockaddr: $0.baseAddress!, length: nameLength) }
-        control.removeSubrange(min(controlLength, control.count)...)
-        // The kernel echoes MSG_CMSG_CLOEXEC back in msg_flags; it is not a received flag.
-        let reported = MessageFlags(rawValue: receivedFlags).subtracting(.controlCloseOnExec)
-        return ReceivedMessage(byteCount: count, sender: sender, flags: reported, control: control)
+        guard let received else { return nil }
+        control.removeSubrange(received.controlLength...)
+        return ReceivedMessage(byteCount: received.byteCount, sender: received.sender, flags: received.flags, control: control)
     }
 
     /// Receives one message into a new array of at most `maxLength` bytes, with its sender
     /// and flags (``MessageFlags/truncated`` when the datagram did not fit).
+    ///
+    /// - Throws: ``SocketError``; ``SocketError/Reason/invalidArgument(_:)`` when `flags` holds
+    ///   ``MessageFlags/truncated`` (the message's flags report the cut by themselves).
     public func receiveMessage(maxLength: Int, flags: MessageFlags = []) throws(SocketError) -> (bytes: [UInt8], message: ReceivedMessage) {
         let capacity = try Self.validLength(maxLength, operation: "recvmsg")
+        try Self.rejectTruncateFlag(flags, operation: "recvmsg")
         var message = ReceivedMessage(byteCount: 0, sender: nil, flags: [])
         let bytes = try [UInt8](unsafeUninitializedCapacity: capacity) { (buffer, count) throws(SocketError) in
             message = try receiveMessage(into: [UnsafeMutableRawBufferPointer(buffer)], flags: flags)
             count = min(message.byteCount, capacity)
         }
         return (bytes, message)
+    }
+
+    /// Rejects `MSG_TRUNC` for a receive into a new array: with it, `recv` reports a datagram's
+    /// full length (more than the array holds) and a TCP socket discards the bytes without
+    /// storing them, so the array would claim bytes it never received.
+    static func rejectTruncateFlag(_ flags: MessageFlags, operation: String) throws(SocketError) {
+        guard flags.contains(.truncated) else { return }
+        throw SocketError.invalid(
+            operation, nil,
+            "MSG_TRUNC cannot fill an array: use receiveDatagram(maxLength:), whose isTruncated says a datagram was cut, or receive(into:flags:) for the full length")
+    }
+
+    /// Rejects more buffers than one `sendmsg`/`recvmsg` takes (`IOV_MAX`).
+    static func checkVectorCount(_ count: Int, operation: String) throws(SocketError) {
+        guard count <= 1024 else {
+            throw SocketError.invalid(operation, nil, "\(count) buffers; the limit (IOV_MAX) is 1024")
+        }
     }
 
     /// Rejects a negative or absurd buffer length before any allocation or system call.

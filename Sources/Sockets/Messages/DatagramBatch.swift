@@ -268,7 +268,7 @@ extension Socket {
     ///   ``SocketError/isWouldBlock``.
     public func sendBatch(_ batch: DatagramBatch, from start: Int = 0, flags: MessageFlags = []) throws(SocketError) -> Int {
         guard let sent = try trySendBatch(batch, from: start, flags: flags) else {
-            throw SocketError("sendmmsg", errno: .resourceTemporarilyUnavailable)
+            throw wouldBlockError("sendmmsg", flags: flags, timeout: .send)
         }
         return sent
     }
@@ -293,7 +293,7 @@ extension Socket {
     /// - Returns: the number received, also ``DatagramBatch/count``.
     public func receiveBatch(into batch: DatagramBatch, flags: MessageFlags = .waitForOne) throws(SocketError) -> Int {
         guard let received = try tryReceiveBatch(into: batch, flags: flags) else {
-            throw SocketError("recvmmsg", errno: .resourceTemporarilyUnavailable)
+            throw wouldBlockError("recvmmsg", flags: flags, timeout: .receive)
         }
         return received
     }
@@ -305,7 +305,16 @@ extension Socket {
         let result = try call("recvmmsg") { fd throws(Errno) in
             try Syscall.recvmmsg(fd, batch.headers, batch.capacity, flags: flags)
         }
-        guard case .complete(let received) = result else { return nil }
+        guard case .complete(var received) = result else { return nil }
+        if handle.wasClosed, received > 0, batch.headers[received - 1].msg_len == 0 {
+            // close() shut the socket down under a waiting recvmmsg: its wake-up counts as one
+            // empty datagram, which no peer sent.
+            received -= 1
+            if received == 0 {
+                batch.finishReceive(0)
+                throw SocketError("recvmmsg", reason: .closed)
+            }
+        }
         batch.finishReceive(received)
         return received
     }

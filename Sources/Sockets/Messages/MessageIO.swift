@@ -100,7 +100,7 @@ extension Socket {
         _ buffers: [UnsafeRawBufferPointer], to address: SocketAddress? = nil, controlMessages: [ControlMessage], flags: MessageFlags = []
     ) throws(SocketError) -> Int {
         guard let sent = try trySendMessage(buffers, to: address, controlMessages: controlMessages, flags: flags) else {
-            throw SocketError("sendmsg", address: address?.description, errno: .resourceTemporarilyUnavailable)
+            throw wouldBlockError("sendmsg", address: address?.description, flags: flags, timeout: .send)
         }
         return sent
     }
@@ -138,7 +138,7 @@ extension Socket {
         into buffers: [UnsafeMutableRawBufferPointer], controlBuffer: ControlMessageBuffer, flags: MessageFlags = []
     ) throws(SocketError) -> ReceivedMessageWithControl {
         guard let message = try tryReceiveMessage(into: buffers, controlBuffer: controlBuffer, flags: flags) else {
-            throw SocketError("recvmsg", errno: .resourceTemporarilyUnavailable)
+            throw wouldBlockError("recvmsg", flags: flags, timeout: .receive)
         }
         return message
     }
@@ -149,6 +149,7 @@ extension Socket {
         maxLength: Int, controlBuffer: ControlMessageBuffer, flags: MessageFlags = []
     ) throws(SocketError) -> (bytes: [UInt8], message: ReceivedMessageWithControl) {
         let capacity = try Self.validLength(maxLength, operation: "recvmsg")
+        try Self.rejectTruncateFlag(flags, operation: "recvmsg")
         var message = ReceivedMessageWithControl(byteCount: 0, sender: nil, flags: [], controlMessages: [])
         let bytes = try [UInt8](unsafeUninitializedCapacity: capacity) { (buffer, count) throws(SocketError) in
             message = try receiveMessage(into: [UnsafeMutableRawBufferPointer(buffer)], controlBuffer: controlBuffer, flags: flags)
@@ -162,42 +163,16 @@ extension Socket {
     public func tryReceiveMessage(
         into buffers: [UnsafeMutableRawBufferPointer], controlBuffer: ControlMessageBuffer, flags: MessageFlags = []
     ) throws(SocketError) -> ReceivedMessageWithControl? {
-        guard buffers.count <= 1024 else {
-            throw SocketError.invalid("recvmsg", nil, "\(buffers.count) buffers; the limit (IOV_MAX) is 1024")
-        }
-        let flags = flags.union(.controlCloseOnExec).rawValue
+        try Self.checkVectorCount(buffers.count, operation: "recvmsg")
         var vectors = buffers.map { iovec(iov_base: $0.baseAddress, iov_len: $0.count) }
-        var storage = sockaddr_storage()
-        var nameLength: socklen_t = 0
-        var controlLength = 0
-        var receivedFlags: Int32 = 0
         let control = controlBuffer.storage
-        let result = try call("recvmsg") { fd throws(Errno) in
-            try vectors.withMutableBufferTyped { (iov) throws(Errno) in
-                try withUnsafeMutablePointer(to: &storage) { (name) throws(Errno) in
-                    var message = msghdr()
-                    message.msg_name = UnsafeMutableRawPointer(name)
-                    message.msg_namelen = socklen_t(MemoryLayout<sockaddr_storage>.size)
-                    message.msg_iov = iov.baseAddress
-                    message.msg_iovlen = iov.count
-                    message.msg_control = control.isEmpty ? nil : control.baseAddress
-                    message.msg_controllen = control.count
-                    let result = try Syscall.recvmsg(fd, &message, flags: flags)
-                    nameLength = message.msg_namelen
-                    controlLength = message.msg_controllen
-                    receivedFlags = message.msg_flags
-                    return result
-                }
-            }
+        let received = try vectors.withMutableBufferTyped { (iov) throws(SocketError) in
+            try receiveMessageHeader(vectors: iov.baseAddress, vectorCount: iov.count, control: control, flags: flags)
         }
-        guard case .complete(let count) = result else { return nil }
-        let controlMessages = try ControlMessage.decodeReceived(UnsafeRawBufferPointer(rebasing: control[..<min(controlLength, control.count)]))
-        let sender = nameLength == 0 ? nil : withUnsafeBytes(of: &storage) { SocketAddress(sockaddr: $0.baseAddress!, length: nameLength) }
+        guard let received else { return nil }
+        let controlMessages = try ControlMessage.decodeReceived(UnsafeRawBufferPointer(rebasing: control[..<received.controlLength]))
         return ReceivedMessageWithControl(
-            byteCount: count, sender: sender,
-            // The kernel echoes MSG_CMSG_CLOEXEC, which this library passes, not the sender.
-            flags: MessageFlags(rawValue: receivedFlags).subtracting(.controlCloseOnExec),
-            controlMessages: controlMessages)
+            byteCount: received.byteCount, sender: received.sender, flags: received.flags, controlMessages: controlMessages)
     }
 
     // MARK: Descriptor passing

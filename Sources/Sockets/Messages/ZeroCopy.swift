@@ -3,10 +3,10 @@ import CSocketShims
 import SocketSyscalls
 import SystemPackage
 
-// Zero-copy transfers: `sendfile(2)` and `splice(2)`. Neither takes `MSG_NOSIGNAL`, so before
-// the first such call this library sets `SIGPIPE` to be ignored for the whole process (once);
-// a closed peer then gives `EPIPE` instead of killing the process. A program that relies on
-// the default `SIGPIPE` action elsewhere should know that these calls change it.
+// Zero-copy transfers: `sendfile(2)` and `splice(2)`. Neither takes `MSG_NOSIGNAL`, so each call
+// runs with `SIGPIPE` blocked in the calling thread, and a `SIGPIPE` it raised is taken before
+// the mask comes back (`Syscall.withBrokenPipeSuppressed`): a closed peer gives `EPIPE`, and
+// the process's own `SIGPIPE` disposition is never changed.
 
 /// Flags for `splice(2)` (`SPLICE_F_*`).
 public struct SpliceFlags: OptionSet, Hashable, Sendable {
@@ -83,7 +83,10 @@ public final class SplicePipe: Sendable {
         guard other.writeEnd.enter() else { throw SocketError("tee", reason: .closed) }
         defer { other.writeEnd.leave() }
         do throws(Errno) {
-            guard let copied = try Syscall.tee(readEnd.fd, other.writeEnd.fd, count, flags: flags.rawValue).value else {
+            let result = try Syscall.withBrokenPipeSuppressed { () throws(Errno) in
+                try Syscall.tee(readEnd.fd, other.writeEnd.fd, count, flags: flags.rawValue)
+            }
+            guard let copied = result.value else {
                 throw Errno.resourceTemporarilyUnavailable
             }
             return copied
@@ -93,17 +96,18 @@ public final class SplicePipe: Sendable {
     }
 
     private static func splice(from file: CInt, offset: inout Int64?, to end: OwnedDescriptor, count: Int, flags: SpliceFlags) throws(SocketError) -> Int {
-        _ = BrokenPipeSignal.ignored
         guard end.enter() else { throw SocketError("splice", reason: .closed) }
         defer { end.leave() }
         do throws(Errno) {
             let result: IOResult<Int>
-            if var position = offset {
-                result = try Syscall.splice(file, &position, end.fd, nil, count, flags: flags.rawValue)
-                offset = position
-            } else {
-                result = try Syscall.splice(file, nil, end.fd, nil, count, flags: flags.rawValue)
+            var position = offset ?? 0
+            let hasOffset = offset != nil
+            result = try withUnsafeMutablePointer(to: &position) { (pointer) throws(Errno) in
+                try Syscall.withBrokenPipeSuppressed { () throws(Errno) in
+                    try Syscall.splice(file, hasOffset ? pointer : nil, end.fd, nil, count, flags: flags.rawValue)
+                }
             }
+            if hasOffset { offset = position }
             guard let moved = result.value else { throw Errno.resourceTemporarilyUnavailable }
             return moved
         } catch {
@@ -112,17 +116,18 @@ public final class SplicePipe: Sendable {
     }
 
     private static func splice(from end: OwnedDescriptor, to file: CInt, offset: inout Int64?, count: Int, flags: SpliceFlags) throws(SocketError) -> Int {
-        _ = BrokenPipeSignal.ignored
         guard end.enter() else { throw SocketError("splice", reason: .closed) }
         defer { end.leave() }
         do throws(Errno) {
             let result: IOResult<Int>
-            if var position = offset {
-                result = try Syscall.splice(end.fd, nil, file, &position, count, flags: flags.rawValue)
-                offset = position
-            } else {
-                result = try Syscall.splice(end.fd, nil, file, nil, count, flags: flags.rawValue)
+            var position = offset ?? 0
+            let hasOffset = offset != nil
+            result = try withUnsafeMutablePointer(to: &position) { (pointer) throws(Errno) in
+                try Syscall.withBrokenPipeSuppressed { () throws(Errno) in
+                    try Syscall.splice(end.fd, nil, file, hasOffset ? pointer : nil, count, flags: flags.rawValue)
+                }
             }
+            if hasOffset { offset = position }
             guard let moved = result.value else { throw Errno.resourceTemporarilyUnavailable }
             return moved
         } catch {
@@ -141,9 +146,10 @@ extension Socket {
     public func trySendFile(from file: CInt, offset: inout Int64, count: Int) throws(SocketError) -> Int? {
         guard offset >= 0 else { throw SocketError.invalid("sendfile", nil, "offset \(offset) is negative") }
         let count = try Self.validLength(count, operation: "sendfile", limit: Int(Int32.max))
-        _ = BrokenPipeSignal.ignored
         var position = off_t(offset)
-        let result = try call("sendfile") { fd throws(Errno) in try Syscall.sendfile(fd, file, &position, count) }
+        let result = try call("sendfile") { fd throws(Errno) in
+            try Syscall.withBrokenPipeSuppressed { () throws(Errno) in try Syscall.sendfile(fd, file, &position, count) }
+        }
         offset = Int64(position)
         return result.value
     }
@@ -152,8 +158,8 @@ extension Socket {
     /// to the socket without passing the data through this process. On a non-blocking
     /// socket, waits for room with `poll(2)`.
     ///
-    /// `SIGPIPE` is set to be ignored for the process first (once), since `sendfile` cannot
-    /// take `MSG_NOSIGNAL`: a closed peer gives `EPIPE`.
+    /// `sendfile` cannot take `MSG_NOSIGNAL`, so `SIGPIPE` is blocked in the calling thread
+    /// for each call (the process's disposition is left alone): a closed peer gives `EPIPE`.
     /// - Parameters:
     ///   - file: an open file descriptor, read from `offset` (its position is not moved).
     ///   - count: how many bytes to send; `nil` for all up to the end of the file.
@@ -196,13 +202,14 @@ extension Socket {
     /// - Throws: ``SocketError/isWouldBlock`` on a non-blocking socket with nothing to read.
     public func splice(into pipe: SplicePipe, maxCount: Int, flags: SpliceFlags = .move) throws(SocketError) -> Int {
         let count = try Self.validLength(maxCount, operation: "splice", limit: Int(Int32.max))
-        _ = BrokenPipeSignal.ignored
         guard pipe.writeEnd.enter() else { throw SocketError("splice", reason: .closed) }
         defer { pipe.writeEnd.leave() }
         let result = try call("splice") { fd throws(Errno) in
-            try Syscall.splice(fd, nil, pipe.writeEnd.fd, nil, count, flags: flags.rawValue)
+            try Syscall.withBrokenPipeSuppressed { () throws(Errno) in
+                try Syscall.splice(fd, nil, pipe.writeEnd.fd, nil, count, flags: flags.rawValue)
+            }
         }
-        guard let moved = result.value else { throw SocketError("splice", errno: .resourceTemporarilyUnavailable) }
+        guard let moved = try checkReceived(result, "splice") else { throw wouldBlockError("splice", timeout: .receive) }
         return moved
     }
 
@@ -211,13 +218,14 @@ extension Socket {
     /// - Throws: ``SocketError/isWouldBlock`` on a non-blocking socket that is full.
     public func splice(from pipe: SplicePipe, count: Int, flags: SpliceFlags = .move) throws(SocketError) -> Int {
         let count = try Self.validLength(count, operation: "splice", limit: Int(Int32.max))
-        _ = BrokenPipeSignal.ignored
         guard pipe.readEnd.enter() else { throw SocketError("splice", reason: .closed) }
         defer { pipe.readEnd.leave() }
         let result = try call("splice") { fd throws(Errno) in
-            try Syscall.splice(pipe.readEnd.fd, nil, fd, nil, count, flags: flags.rawValue)
+            try Syscall.withBrokenPipeSuppressed { () throws(Errno) in
+                try Syscall.splice(pipe.readEnd.fd, nil, fd, nil, count, flags: flags.rawValue)
+            }
         }
-        guard let moved = result.value else { throw SocketError("splice", errno: .resourceTemporarilyUnavailable) }
+        guard let moved = result.value else { throw wouldBlockError("splice", timeout: .send) }
         return moved
     }
 

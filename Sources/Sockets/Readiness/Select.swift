@@ -28,6 +28,8 @@ extension Socket {
     /// cannot wait on a descriptor numbered this or higher. Use `poll` or ``Epoll`` then.
     public static var selectDescriptorLimit: CInt { cshim_fd_setsize() }
 
+    // Disfavoured (below) so that a call with only empty array literals, such as the plain
+    // wait `select(forReading: [], timeout: .milliseconds(10))`, picks the form for sockets.
     /// Waits until some descriptors are ready: `select(2)`.
     ///
     /// A wait interrupted by a signal (`EINTR`) goes on with the time left. Prefer
@@ -43,6 +45,7 @@ extension Socket {
     /// - Throws: ``SocketError/Reason/invalidArgument(_:)``, before any call, for a negative
     ///   descriptor, one not below ``selectDescriptorLimit`` (which `FD_SET` would write past
     ///   the set), or no descriptors and no timeout; `EBADF` for a descriptor that is not open.
+    @_disfavoredOverload
     public static func select(
         forReading reading: [CInt], forWriting writing: [CInt] = [], forExceptions exceptions: [CInt] = [], timeout: Duration?
     ) throws(SocketError) -> SelectResult<CInt> {

@@ -25,6 +25,11 @@ package struct SystemThread: Sendable {
         }
     }
 
+    /// Names the calling thread (15 bytes at most are kept), for thread listings.
+    package static func nameCurrent(_ name: String) {
+        Syscall.nameCurrentThread(name)
+    }
+
     /// Waits for the thread to end: `pthread_join(3)`.
     package func join() throws(SocketError) {
         do {
