@@ -266,14 +266,3 @@ public struct Datagrams: AsyncSequence, Sendable {
         }
     }
 }
-
-// `withUnsafeBytes` and friends are `rethrows`, which loses a typed error: these keep it.
-extension Array where Element == UInt8 {
-    func withBytesTyped<R, E: Error>(_ body: (UnsafeRawBufferPointer) throws(E) -> R) throws(E) -> R {
-        try withUnsafeBytes { buffer in Result { () throws(E) -> R in try body(buffer) } }.get()
-    }
-
-    mutating func withMutableBytesTyped<R, E: Error>(_ body: (UnsafeMutableRawBufferPointer) throws(E) -> R) throws(E) -> R {
-        try withUnsafeMutableBytes { buffer in Result { () throws(E) -> R in try body(buffer) } }.get()
-    }
-}

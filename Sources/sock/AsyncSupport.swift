@@ -110,7 +110,7 @@ final class OutputPump: Sendable {
             }
             guard let chunk else { continue }
             do {
-                try chunk.withBytes { (buffer) throws(ToolError) in try Console.write(buffer) }
+                try Console.write(chunk)
             } catch {
                 // Nowhere to put what clients send: stop serving.
                 Interrupts.runActions()

@@ -1,7 +1,6 @@
 import Foundation
 import Sockets
 import SocketsAsync
-import Synchronization
 
 /// Runs one benchmark on event loops: the server and every client are tasks, each on the
 /// loop of its socket. The listener (or the UDP server socket) is on loop 0; client `i` is on
@@ -9,52 +8,22 @@ import Synchronization
 /// `i mod N`, so with two or more loops the two ends of a connection are on different loops,
 /// and with one loop everything runs on one thread.
 final class AsyncBenchmark: Sendable {
-    let transport: Bench.Transport
-    let mode: Bench.Mode
-    let size: Int
-    let connections: Int
-    let duration: Duration
+    let run: BenchRun
     let loopCount: Int
 
-    /// Bytes the server received (throughput) or round trips completed (latency).
-    private let progressCount = Atomic<Int>(0)
-    private let received = Atomic<Int>(0)
-    private let receivedMessages = Atomic<Int>(0)
-    private let sentMessages = Atomic<Int>(0)
-    private let samples = LockedValue<[Double]>([])
-    private let lastArrival = LockedValue<ContinuousClock.Instant?>(nil)
-    private let failure = LockedValue<ToolError?>(nil)
-    /// When the clients stop; `nil` while they connect. Server errors before it are failures.
-    private let end = LockedValue<ContinuousClock.Instant?>(nil)
     /// The server's side of each connection, closed at the end whatever state it is in.
     private let serverConnections = LockedValue<[AsyncSocket]>([])
 
-    /// Most samples kept per client, so that long runs stay within memory.
-    private static let sampleLimit = 2_000_000
     /// A client that never has to wait (UDP sends) lets the other tasks on its loop run
     /// after this many messages.
     private static let messagesBetweenYields = 32
 
-    init(transport: Bench.Transport, mode: Bench.Mode, size: Int, connections: Int, duration: Duration, loopCount: Int) {
-        self.transport = transport
-        self.mode = mode
-        self.size = size
-        self.connections = connections
-        self.duration = duration
+    init(_ run: BenchRun, loopCount: Int) {
+        self.run = run
         self.loopCount = loopCount
     }
 
-    private func fail(_ error: any Error) {
-        failure.withLock { $0 = $0 ?? ToolError(error) }
-    }
-
-    /// Whether an error now counts as a failure (after the deadline, peers closing is normal).
-    private var running: Bool {
-        guard let end = end.withLock({ $0 }) else { return true }
-        return ContinuousClock.now < end
-    }
-
-    func run(showProgress: Bool) async throws(ToolError) -> BenchResult {
+    func measure(showProgress: Bool) async throws(ToolError) -> BenchResult {
         let group: EventLoopGroup
         do {
             group = try EventLoopGroup(loopCount: loopCount, name: "bench")
@@ -68,16 +37,16 @@ final class AsyncBenchmark: Sendable {
 
         let server: AsyncSocket
         do {
-            switch transport {
+            switch run.transport {
             case .tcp:
                 server = try AsyncSocket.listen(on: .ipv4(.loopback, port: 0), loop: loops[0])
             case .unix:
-                let path = "/tmp/sock-bench-\(ProcessInfo.processInfo.processIdentifier)-\(UInt32.random(in: 0...UInt32.max)).sock"
+                let path = BenchRun.temporaryUnixPath()
                 unixPath = path
                 server = try AsyncSocket.listen(on: .unix(path: path), loop: loops[0])
             case .udp:
                 server = try AsyncSocket.bind(datagram: .ipv4(.loopback, port: 0), loop: loops[0])
-                try? server.socket.set(.receiveBufferSize, 4 * 1024 * 1024)
+                try? server.socket.set(.receiveBufferSize, BenchRun.datagramReceiveBufferSize)
             }
         } catch {
             throw ToolError(error)
@@ -96,23 +65,22 @@ final class AsyncBenchmark: Sendable {
         defer { for client in clients { try? client.close() } }
         do throws(SocketError) {
             let connectDeadline = ContinuousClock.now.advanced(by: .seconds(30))
-            for index in 0..<connections {
+            for index in 0..<run.connections {
                 let client = try await AsyncSocket.connect(
-                    to: serverAddress, type: transport == .udp ? .datagram : .stream, deadline: connectDeadline,
+                    to: serverAddress, type: run.transport == .udp ? .datagram : .stream, deadline: connectDeadline,
                     loop: loops[(index + 1) % loops.count])
                 clients.append(client)
-                if transport == .tcp { try client.socket.set(.tcpNoDelay, true) }
+                if run.transport == .tcp { try client.socket.set(.tcpNoDelay, true) }
             }
         } catch {
-            if error.isTimeout { throw ToolError.runtime("bench: clients could not connect within 30 s") }
+            if error.isTimeout { throw BenchRun.connectFailure }
             throw ToolError(error)
         }
 
         let start = ContinuousClock.now
-        let stop = start.advanced(by: duration)
-        end.withLock { $0 = stop }
+        let stop = run.start(at: start)
         await runClients(clients, start: start, stop: stop, showProgress: showProgress)
-        if transport == .udp {
+        if run.transport == .udp {
             // Let the last datagrams land before counting.
             try? await Task.sleep(for: .milliseconds(100))
         }
@@ -120,20 +88,8 @@ final class AsyncBenchmark: Sendable {
         try? server.close()
         for connection in serverConnections.withLock({ $0 }) { try? connection.close() }
         await serverTask.value
-        if let failure = failure.withLock({ $0 }) { throw failure }
-
-        var elapsed = duration
-        if mode == .throughput && transport != .udp, let last = lastArrival.withLock({ $0 }) {
-            elapsed = start.duration(to: last)
-        }
-        let bytes = received.load(ordering: .relaxed)
-        let messages = mode == .latency ? progressCount.load(ordering: .relaxed)
-            : (transport == .udp ? receivedMessages.load(ordering: .relaxed) : bytes / size)
-        let lost = transport == .udp && mode == .throughput
-            ? max(0, sentMessages.load(ordering: .relaxed) - receivedMessages.load(ordering: .relaxed)) : 0
-        return BenchResult(
-            engine: .eventLoops(loops.count), transport: transport, mode: mode, connections: connections, size: size,
-            elapsed: elapsed, bytes: bytes, messages: messages, lost: lost, samples: samples.withLock { $0.sorted() })
+        if let failure = run.firstFailure { throw failure }
+        return run.result(engine: .eventLoops(loops.count), start: start)
     }
 
     private enum ChildOutcome: Sendable {
@@ -174,7 +130,7 @@ final class AsyncBenchmark: Sendable {
                     if finished == clients.count { group.cancelAll() }
                 case .watchdog(let fired):
                     if fired {
-                        failure.withLock { $0 = $0 ?? ToolError.runtime("bench: clients did not finish within 30 s of the deadline") }
+                        run.fail(BenchRun.finishFailure)
                         group.cancelAll()
                     }
                 case .progressDone:
@@ -185,77 +141,62 @@ final class AsyncBenchmark: Sendable {
     }
 
     private func showProgress(start: ContinuousClock.Instant, stop: ContinuousClock.Instant) async {
-        defer { Console.errorRaw("\r\u{1B}[K") }
+        defer { BenchRun.clearProgress() }
         while ContinuousClock.now < stop {
-            let pause = min(Duration.milliseconds(250), max(.milliseconds(1), ContinuousClock.now.duration(to: stop)))
             do {
-                try await Task.sleep(for: pause)
+                try await Task.sleep(for: run.progressPause(until: stop))
             } catch {
                 return
             }
-            let elapsed = start.duration(to: .now)
-            let count = Double(progressCount.load(ordering: .relaxed))
-            let rate = mode == .latency
-                ? "\(Format.count(count / max(elapsed.seconds, 1e-9))) round trips/s" : Format.rate(count / max(elapsed.seconds, 1e-9))
-            Console.errorRaw(String(format: "\r  %.1f s  ", elapsed.seconds) + rate + "\u{1B}[K")
+            run.showProgress(since: start)
         }
     }
 
     // MARK: Servers
 
     private func serve(_ server: AsyncSocket, loops: [EventLoop]) async {
-        if transport == .udp {
+        if run.transport == .udp {
             await serveDatagrams(server)
             return
         }
         await withDiscardingTaskGroup { group in
-            for index in 0..<connections {
+            for index in 0..<run.connections {
                 guard let (connection, _) = try? await server.accept(loop: loops[index % loops.count]) else { return }
                 serverConnections.withLock { $0.append(connection) }
-                if transport == .tcp { try? connection.socket.set(.tcpNoDelay, true) }
+                if run.transport == .tcp { try? connection.socket.set(.tcpNoDelay, true) }
                 group.addTask(executorPreference: connection.loop) { await self.serveStream(connection) }
             }
         }
     }
 
     private func serveStream(_ connection: AsyncSocket) async {
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(size, 256 * 1024), alignment: 16)
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: run.streamBufferSize, alignment: 16)
         defer { buffer.deallocate() }
         do throws(SocketError) {
-            if mode == .throughput {
-                while true {
-                    let count = try await connection.receive(into: buffer)
-                    if count == 0 { break }
-                    received.add(count, ordering: .relaxed)
-                    progressCount.add(count, ordering: .relaxed)
+            if run.mode == .throughput {
+                while case let count = try await connection.receive(into: buffer), count > 0 {
+                    run.streamReceived(count)
                 }
-                let now = ContinuousClock.now
-                lastArrival.withLock { $0 = max($0 ?? now, now) }
+                run.streamEnded()
             } else {
-                let message = UnsafeMutableRawBufferPointer(rebasing: buffer[..<size])
-                while true {
-                    let count = try await connection.receive(exactly: message)
-                    if count < size { break }
+                let message = UnsafeMutableRawBufferPointer(rebasing: buffer[..<run.size])
+                while try await connection.receive(exactly: message) == run.size {
                     try await connection.sendAll(UnsafeRawBufferPointer(message))
                 }
             }
             try? connection.shutdown(.write)
         } catch {
-            if running { fail(error) }
+            if run.isRunning { run.fail(error) }
         }
     }
 
     private func serveDatagrams(_ server: AsyncSocket) async {
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 65_536, alignment: 16)
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: BenchRun.datagramBufferSize, alignment: 16)
         defer { buffer.deallocate() }
-        while true {
-            // Closing the socket at the end wakes this receive with an error.
-            guard let (count, sender) = try? await server.receiveFrom(into: buffer) else { return }
-            received.add(count, ordering: .relaxed)
-            receivedMessages.add(1, ordering: .relaxed)
-            if mode == .throughput {
-                progressCount.add(count, ordering: .relaxed)
-            } else if let sender {
+        // Closing the socket at the end wakes this receive with an error.
+        while let (count, sender) = try? await server.receiveFrom(into: buffer) {
+            run.datagramReceived(count)
+            if run.mode == .latency, let sender {
                 _ = try? await server.send(UnsafeRawBufferPointer(rebasing: buffer[..<count]), to: sender)
             }
         }
@@ -274,20 +215,18 @@ final class AsyncBenchmark: Sendable {
     }
 
     private func client(_ socket: AsyncSocket, until stop: ContinuousClock.Instant) async {
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 16)
+        let buffer = run.makeClientBuffer()
         defer { buffer.deallocate() }
-        for index in 0..<size { buffer[index] = UInt8(truncatingIfNeeded: index) }
         let message = UnsafeRawBufferPointer(buffer)
-        var local: [Double] = []
-        local.reserveCapacity(100_000)
+        var timings = ClientTimings()
         let clock = ContinuousClock()
         var sinceYield = 0
         do {
             while clock.now < stop {
                 let before = clock.now
-                switch (mode, transport) {
+                switch (run.mode, run.transport) {
                 case (.throughput, .udp):
-                    if (try? await socket.send(message)) != nil { sentMessages.add(1, ordering: .relaxed) }
+                    if (try? await socket.send(message)) != nil { run.datagramSent() }
                     sinceYield += 1
                     if sinceYield >= Self.messagesBetweenYields {
                         sinceYield = 0
@@ -299,28 +238,22 @@ final class AsyncBenchmark: Sendable {
                     _ = try await socket.send(message)
                     // A lost datagram (no reply within 200 ms) is not a round trip.
                     guard try await Self.receiveUnlessTimedOut(socket, into: buffer) else { continue }
-                    received.add(size, ordering: .relaxed)
-                    progressCount.add(1, ordering: .relaxed)
+                    run.roundTripCompleted()
                 case (.latency, _):
                     try await socket.sendAll(message)
-                    guard try await socket.receive(exactly: buffer) == size else {
-                        throw ToolError.runtime("bench: the server closed the connection early")
-                    }
-                    received.add(size, ordering: .relaxed)
-                    progressCount.add(1, ordering: .relaxed)
+                    guard try await socket.receive(exactly: buffer) == run.size else { throw BenchRun.closedEarly }
+                    run.roundTripCompleted()
                 }
-                if local.count < Self.sampleLimit {
-                    local.append(before.duration(to: clock.now).seconds * 1e6)
-                }
+                timings.record(since: before, clock: clock)
             }
-            if transport != .udp {
+            if run.transport != .udp {
                 // Half-close, then wait for the server to finish reading and close.
                 try socket.shutdown(.write)
                 while try await socket.receive(into: buffer) > 0 {}
             }
         } catch {
-            fail(error)
+            run.fail(error)
         }
-        samples.withLock { $0.append(contentsOf: local) }
+        run.add(timings)
     }
 }

@@ -546,16 +546,16 @@ final class TourRunner {
         cleanups.append { try? left.close(); try? right.close() }
         try right.set(.receiveTimeout, Self.patience)
         let parts = [Array("scatter ".utf8), Array("and ".utf8), Array("gather".utf8)]
-        let sent = try parts[0].withBytes { first in
-            try parts[1].withBytes { second in
-                try parts[2].withBytes { third in try left.sendMessage([first, second, third]) }
+        let sent = try parts[0].withUnsafeBytes { first in
+            try parts[1].withUnsafeBytes { second in
+                try parts[2].withUnsafeBytes { third in try left.sendMessage([first, second, third]) }
             }
         }
         let peeked = try right.receive(maxLength: 7, flags: .peek)
         var head = [UInt8](repeating: 0, count: 10)
         var tail = [UInt8](repeating: 0, count: 30)
-        let message = try head.withMutableBytes { headBuffer in
-            try tail.withMutableBytes { tailBuffer in try right.receiveMessage(into: [headBuffer, tailBuffer]) }
+        let message = try head.withUnsafeMutableBytes { headBuffer in
+            try tail.withUnsafeMutableBytes { tailBuffer in try right.receiveMessage(into: [headBuffer, tailBuffer]) }
         }
         let joined = Array((head + tail).prefix(message.byteCount))
         try check(sent == 18 && message.byteCount == 18, "sent \(sent), received \(message.byteCount)")

@@ -7,7 +7,7 @@ import Testing
 
 /// Hostile or broken peers on loopback: slow, silent, never reading, half-open or vanished
 /// clients, a server out of descriptors, and sockets closed while in use.
-@Suite(.noDescriptorLeaks)
+@Suite(.noDescriptorLeaks(usesAsyncRuntime: true))
 struct HostilePeerTests {
     /// Four clients trickle one byte a second for three seconds; meanwhile a normal client's
     /// round trips through the same SocketServer (one loop) each come back promptly.

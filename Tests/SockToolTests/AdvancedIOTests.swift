@@ -5,7 +5,7 @@ import Testing
 /// `sock connect --file` (sendfile), `--send-fd` / `sock listen --receive-fd` (SCM_RIGHTS),
 /// multicast between sockets in a network namespace, and `listen -k` sending standard input
 /// to every client.
-@Suite(.noDescriptorLeaks)
+@Suite(.noDescriptorLeaks())
 struct AdvancedIOTests {
     // MARK: --file
 

@@ -2,7 +2,7 @@ import Foundation
 import Testing
 
 /// `sock resolve`, `ping`, `scan`, `ifaces`, `bench` and `tour`.
-@Suite(.noDescriptorLeaks)
+@Suite(.noDescriptorLeaks())
 struct CommandTests {
     private func json(_ child: Child) throws -> Any {
         try JSONSerialization.jsonObject(with: Data(child.output.data))

@@ -3,7 +3,7 @@ import Testing
 
 /// Bad input gives status 64, runtime failures status 1, always with `sock: ` and a message,
 /// never a crash, a signal death or a hang.
-@Suite(.noDescriptorLeaks)
+@Suite(.noDescriptorLeaks())
 struct ErrorTests {
     static let longPath = "/tmp/" + String(repeating: "x", count: 200)
 

@@ -4,7 +4,7 @@ import Testing
 
 /// What `sock listen` exposes: loopback only unless told otherwise, and Unix socket files it
 /// never removes unless they are its own sockets.
-@Suite(.noDescriptorLeaks)
+@Suite(.noDescriptorLeaks())
 struct ExposureTests {
     /// The local addresses of listening (TCP) or bound (UDP) sockets on `port`, read from the
     /// kernel's own tables, independent of what the tool prints.

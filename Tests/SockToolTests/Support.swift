@@ -1,15 +1,9 @@
 import Foundation
 import Glibc
-import SocketsTestSupport
+// Every file of this target sees the shared test support (the descriptor-leak trait, spawning).
+@_exported import SocketsTestSupport
 import Synchronization
 import Testing
-
-// MARK: - The descriptor-leak trait (shared with SocketsTests, see SocketsTestSupport)
-
-extension Trait where Self == NoDescriptorLeaks {
-    /// Serialise the test and check that it leaks no descriptor.
-    static var noDescriptorLeaks: Self { NoDescriptorLeaks() }
-}
 
 // MARK: - Finding the binary
 

@@ -3,7 +3,7 @@ import Testing
 
 /// `sock connect` and `sock listen` against independent peers (python3, socat) over loopback
 /// and Unix sockets.
-@Suite(.noDescriptorLeaks)
+@Suite(.noDescriptorLeaks())
 struct TransferTests {
     @Test func connectCopiesOneMebibyteBothWaysByteExact() throws {
         let upload = randomBytes(1 << 20)

@@ -4,7 +4,7 @@ import SocketsAsync
 import Testing
 
 /// Connecting: refused, timed out, to a name, Happy Eyeballs.
-@Suite(.noDescriptorLeaks)
+@Suite(.noDescriptorLeaks(usesAsyncRuntime: true))
 struct AsyncConnectTests {
     /// A port on `host` with nothing listening (bound, then closed).
     func closedPort(_ address: SocketAddress) throws -> SocketAddress {

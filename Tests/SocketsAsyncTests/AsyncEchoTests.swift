@@ -3,7 +3,7 @@ import Sockets
 import SocketsAsync
 import Testing
 
-@Suite(.noDescriptorLeaks)
+@Suite(.noDescriptorLeaks(usesAsyncRuntime: true))
 struct AsyncEchoTests {
     /// One stream echo: a server task on the loop accepts one connection and echoes it; the
     /// client sends payloads of several sizes and checks every byte.

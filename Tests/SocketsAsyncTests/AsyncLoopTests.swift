@@ -5,7 +5,7 @@ import Synchronization
 import Testing
 
 /// The event loop itself: executor, idle cost, groups, servers, running out of descriptors.
-@Suite(.noDescriptorLeaks)
+@Suite(.noDescriptorLeaks(usesAsyncRuntime: true))
 struct AsyncLoopTests {
     @Test func tasksPreferringTheLoopRunOnItsThread() async throws {
         try await withLoop { loop in

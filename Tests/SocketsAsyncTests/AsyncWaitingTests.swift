@@ -4,7 +4,7 @@ import SocketsAsync
 import Testing
 
 /// Waiting operations: cancellation, deadlines, close, resets.
-@Suite(.noDescriptorLeaks)
+@Suite(.noDescriptorLeaks(usesAsyncRuntime: true))
 struct AsyncWaitingTests {
     @Test func cancelledReceiveReturnsPromptlyAndTheSocketStaysUsable() async throws {
         try await withLoop { loop in
@@ -286,7 +286,7 @@ struct AsyncWaitingTests {
     }
 }
 
-@Suite(.noDescriptorLeaks)
+@Suite(.noDescriptorLeaks(usesAsyncRuntime: true))
 struct AsyncMessageTests {
     @Test func sendMessageAndReceiveMessageGatherAndScatter() async throws {
         try await withLoop { loop in

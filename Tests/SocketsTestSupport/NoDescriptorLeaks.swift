@@ -5,7 +5,7 @@ public import Testing
 /// Runs each test alone (with every other target's checked tests too) and fails it if the
 /// process's set of open descriptors differs after the test from before it.
 ///
-/// Apply it to every suite: `@Suite(.noDescriptorLeaks)`.
+/// Apply it to every suite with ``Testing/Trait/noDescriptorLeaks(usesAsyncRuntime:)``.
 public struct NoDescriptorLeaks: SuiteTrait, TestTrait, TestScoping {
     /// Runs before the first snapshot: for descriptors that a library opens once, on first
     /// use, and keeps for the life of the process (they are not a leak of the test).
@@ -86,12 +86,22 @@ public func descriptorTarget(_ fd: Int32) -> String {
     return String(decoding: buffer[..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
 }
 
-extension NoDescriptorLeaks {
-    /// The trait for tests of the async layer: it first opens what lives for the whole process
-    /// (the shared loop's epoll and eventfd, and the concurrency runtime's timer descriptor,
-    /// made on the first `Task.sleep`), so that they are not taken for a leak.
-    public static func withAsyncRuntime(timeLimit: Duration? = nil) -> Self {
-        NoDescriptorLeaks(timeLimit: timeLimit, warmUp: {
+extension Trait where Self == NoDescriptorLeaks {
+    /// Runs each test alone and fails it if it leaks a descriptor; apply it to every suite:
+    /// `@Suite(.noDescriptorLeaks())`.
+    ///
+    /// - Parameter usesAsyncRuntime: `true` for tests that await on the async runtime
+    ///   (SocketsAsync's event loops, `Task.sleep`). That runtime opens descriptors on first
+    ///   use and keeps them for the whole process (the shared loop's epoll and eventfd, the
+    ///   concurrency runtime's timer descriptors), so they are opened before the first
+    ///   snapshot rather than taken for a leak. Such a test may also run a minute once its
+    ///   turn has come: an await that is never resumed would otherwise hang the run, and
+    ///   cancelling the test's task ends it. Blocking tests get no limit: cancelling cannot
+    ///   interrupt a blocking call, so they bound each call themselves (socket timeouts,
+    ///   waits for threads and children with a deadline).
+    public static func noDescriptorLeaks(usesAsyncRuntime: Bool = false) -> Self {
+        guard usesAsyncRuntime else { return NoDescriptorLeaks() }
+        return NoDescriptorLeaks(timeLimit: .seconds(60), warmUp: {
             _ = EventLoop.shared.isRunning
             try? await Task.sleep(for: .milliseconds(1))
             // The `.timeLimit` trait's timer runs on the suspending clock: Dispatch gives each

@@ -4,7 +4,7 @@ import SocketSyscalls
 import SystemPackage
 import Testing
 
-@Suite(.noDescriptorLeaks)
+@Suite(.noDescriptorLeaks())
 struct AddressTests {
     // MARK: inet_pton / inet_ntop
 
@@ -392,7 +392,7 @@ struct AddressTests {
     }
 }
 
-@Suite(.noDescriptorLeaks)
+@Suite(.noDescriptorLeaks())
 struct LegacyIPv4FormTests {
     @Test(arguments: [
         ("127.1", "127.0.0.1"), ("0x7f.1", "127.0.0.1"), ("017700000001", "127.0.0.1"),

@@ -25,7 +25,7 @@ func udpReceiver() throws -> (Socket, SocketAddress) {
     return (socket, try socket.localAddress())
 }
 
-@Suite(.noDescriptorLeaks)
+@Suite(.noDescriptorLeaks())
 struct BatchTests {
     @Test func thousandDatagramsEachWayInOneCallEach() throws {
         let (server, serverAddress) = try udpReceiver()
@@ -150,7 +150,7 @@ struct BatchTests {
     }
 }
 
-@Suite(.noDescriptorLeaks)
+@Suite(.noDescriptorLeaks())
 struct SegmentationOffloadTests {
     @Test func gsoSplitsOneSendIntoDatagrams() throws {
         let (server, serverAddress) = try udpReceiver()

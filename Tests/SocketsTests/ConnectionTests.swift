@@ -4,7 +4,7 @@ import SocketSyscalls
 import SystemPackage
 import Testing
 
-@Suite(.noDescriptorLeaks)
+@Suite(.noDescriptorLeaks())
 struct ConnectionTests {
     /// `net.ipv4.ip_local_port_range`, where ephemeral ports come from.
     static func ephemeralRange() -> ClosedRange<UInt16> {

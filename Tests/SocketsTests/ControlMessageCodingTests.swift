@@ -23,7 +23,7 @@ func rawRecord(length: UInt64, level: Int32, type: Int32, payload: [UInt8] = [])
         + payload
 }
 
-@Suite(.noDescriptorLeaks)
+@Suite(.noDescriptorLeaks())
 struct ControlMessageCodingTests {
     static let samples: [ControlMessage] = [
         .descriptors([0, 1, 2]),

@@ -4,7 +4,7 @@ import SocketSyscalls
 import SystemPackage
 import Testing
 
-@Suite(.noDescriptorLeaks)
+@Suite(.noDescriptorLeaks())
 struct DatagramTests {
     /// A UDP socket bound to an ephemeral loopback port, with receive timeouts.
     func boundUDP(_ domain: SocketDomain = .inet) throws -> (Socket, SocketAddress) {

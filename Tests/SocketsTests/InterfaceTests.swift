@@ -79,7 +79,7 @@ private func ipLinkFlagNames(_ flags: InterfaceFlags) -> Set<String> {
 
 // MARK: - Tests
 
-@Suite(.noDescriptorLeaks)
+@Suite(.noDescriptorLeaks())
 struct InterfaceTests {
     @Test func loopbackInterface() throws {
         let lo = try NetworkInterface.named("lo")

@@ -15,7 +15,7 @@ struct SocketKind: Sendable, CustomTestStringConvertible {
     var testDescription: String { "\(domain) \(type) \(proto)" }
 }
 
-@Suite(.noDescriptorLeaks)
+@Suite(.noDescriptorLeaks())
 struct LifecycleTests {
     static let supportedKinds: [SocketKind] = [
         SocketKind(domain: .inet, type: .stream, proto: .default, reportedProtocol: Int32(IPPROTO_TCP)),

@@ -3,7 +3,7 @@ import Sockets
 import SystemPackage
 import Testing
 
-@Suite(.noDescriptorLeaks)
+@Suite(.noDescriptorLeaks())
 struct LinkLayerTests {
     @Test(.enabled(if: getuid() == 0, "AF_PACKET needs CAP_NET_RAW"))
     func packetSocketOnLoopbackSeesOurDatagram() throws {

@@ -38,7 +38,7 @@ func readBytes(_ fd: CInt, count: Int) -> [UInt8] {
     return got > 0 ? Array(buffer[..<got]) : []
 }
 
-@Suite(.noDescriptorLeaks)
+@Suite(.noDescriptorLeaks())
 struct DescriptorPassingTests {
     @Test func passedPipeWritesThroughInTheReceiver() throws {
         let (sender, receiver) = try Socket.pair(.unix, .stream)
@@ -197,7 +197,7 @@ struct DescriptorPassingTests {
     }
 }
 
-@Suite(.noDescriptorLeaks)
+@Suite(.noDescriptorLeaks())
 struct IPControlMessageTests {
     @Test func packetInfoReportsTheDestinationAndChoosesTheReplySource() throws {
         let server = try Socket(.inet, .datagram)

@@ -3,7 +3,7 @@ import Sockets
 import Testing
 
 /// Option values to and from the bytes `getsockopt`/`setsockopt` use, without a socket.
-@Suite(.noDescriptorLeaks)
+@Suite(.noDescriptorLeaks())
 struct OptionBytesTests {
     @Test func decodeAndEncodeAgreeWithTheKernel() throws {
         let socket = try Socket(.inet, .stream)

@@ -84,7 +84,7 @@ private func socketPair(_ domain: SocketDomain) throws -> (listener: Socket, cli
 
 // MARK: - SOL_SOCKET
 
-@Suite(.noDescriptorLeaks)
+@Suite(.noDescriptorLeaks())
 struct SocketLevelOptionTests {
     @Test(arguments: [SocketDomain.inet, .inet6])
     func flagsRoundTrip(domain: SocketDomain) throws {
@@ -250,7 +250,7 @@ struct SocketLevelOptionTests {
 
 // MARK: - Read-only and introspection
 
-@Suite(.noDescriptorLeaks)
+@Suite(.noDescriptorLeaks())
 struct ReadOnlyOptionTests {
     @Test func introspection() throws {
         let cases: [(SocketDomain, SocketType, SocketProtocol, SocketProtocol)] = [
@@ -320,7 +320,7 @@ struct ReadOnlyOptionTests {
 
 // MARK: - TCP
 
-@Suite(.noDescriptorLeaks)
+@Suite(.noDescriptorLeaks())
 struct TCPOptionTests {
     @Test(arguments: [SocketDomain.inet, .inet6])
     func flagsRoundTrip(domain: SocketDomain) throws {
@@ -463,7 +463,7 @@ struct TCPOptionTests {
 
 // MARK: - IPv4 and IPv6
 
-@Suite(.noDescriptorLeaks)
+@Suite(.noDescriptorLeaks())
 struct IPOptionTests {
     @Test func ipv4RoundTrips() throws {
         let udp = try Socket(.inet, .datagram)
@@ -588,7 +588,7 @@ struct IPOptionTests {
 
 // MARK: - Raw access and invalid input
 
-@Suite(.noDescriptorLeaks)
+@Suite(.noDescriptorLeaks())
 struct RawOptionTests {
     @Test func rawIntAndBytesRoundTrip() throws {
         let socket = try Socket(.inet, .stream)
@@ -790,7 +790,7 @@ private func openReceivers(_ count: Int, _ domain: SocketDomain, in namespace: N
     return (sockets, port)
 }
 
-@Suite(.noDescriptorLeaks)
+@Suite(.noDescriptorLeaks())
 struct MulticastTests {
     @Test func ipv4MembershipOverVeth() throws {
         let namespace = try NetworkNamespace.withVeth(address: "10.77.0.1/30")

@@ -7,7 +7,7 @@ import Testing
 /// Our sockets against independent implementations: python3's `socket` module, OpenBSD
 /// netcat and socat, each run as a child process. Every child has its own time limits (python's
 /// `settimeout`, `nc -w`), and every wait here is bounded too.
-@Suite(.noDescriptorLeaks)
+@Suite(.noDescriptorLeaks())
 struct PeerTests {
     @Test func pythonTCPServer() throws {
         let python = try ChildProcess(python: """

@@ -4,7 +4,7 @@ import Sockets
 import Synchronization
 import Testing
 
-@Suite(.noDescriptorLeaks)
+@Suite(.noDescriptorLeaks())
 struct ProcessSupportTests {
     @Test func isTerminalIsFalseForSocketsAndPipes() throws {
         let (left, right) = try Socket.pair()

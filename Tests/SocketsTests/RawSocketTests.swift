@@ -40,7 +40,7 @@ enum ICMP {
     }
 }
 
-@Suite(.noDescriptorLeaks)
+@Suite(.noDescriptorLeaks())
 struct RawSocketTests {
     @Test func checksumOfAKnownMessage() {
         // RFC 1071's example words 0001 f203 f4f5 f6f7 sum to ddf2, so the checksum is 220d.

@@ -137,7 +137,7 @@ private func interruptedWait<T: Sendable>(
 
 // MARK: - poll
 
-@Suite(.noDescriptorLeaks)
+@Suite(.noDescriptorLeaks())
 struct PollTests {
     @Test func readableWhenDataArrives() throws {
         let connection = try TCPConnection()
@@ -314,7 +314,7 @@ struct PollTests {
 
 // MARK: - select
 
-@Suite(.noDescriptorLeaks)
+@Suite(.noDescriptorLeaks())
 struct SelectTests {
     @Test func readableWhenDataArrives() throws {
         let first = try TCPConnection()
@@ -448,7 +448,7 @@ struct SelectTests {
 
 // MARK: - epoll
 
-@Suite(.noDescriptorLeaks)
+@Suite(.noDescriptorLeaks())
 struct EpollTests {
     @Test func readableWhenDataArrives() throws {
         let connection = try TCPConnection()

@@ -2,7 +2,7 @@ import Sockets
 import Testing
 
 /// The README's examples, compiled and run, so that the documentation cannot drift from the API.
-@Suite(.noDescriptorLeaks)
+@Suite(.noDescriptorLeaks())
 struct ReadmeTests {
     @Test func theTourRunsAsWritten() throws {
         let listener = try Socket(.inet, .stream)

@@ -68,7 +68,7 @@ private func expectInvalid(sourceLocation: SourceLocation = #_sourceLocation, _ 
     }
 }
 
-@Suite(.noDescriptorLeaks)
+@Suite(.noDescriptorLeaks())
 struct ResolutionTests {
     // MARK: getaddrinfo
 
@@ -600,7 +600,7 @@ struct ResolutionTests {
 
 // MARK: - Lookups that would ask DNS, answered in a private namespace
 
-@Suite(.noDescriptorLeaks)
+@Suite(.noDescriptorLeaks())
 struct ResolutionOverDNSTests {
     /// The one unknown-host lookup. In the private namespace the fake server answers NXDOMAIN;
     /// without it (not root) the machine's resolver is asked once, and may also time out.

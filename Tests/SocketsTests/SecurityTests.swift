@@ -6,7 +6,7 @@ import Testing
 
 /// Security properties: no descriptor leaks into child processes, no SIGPIPE, and Unix socket
 /// files that are never looser than asked.
-@Suite(.noDescriptorLeaks)
+@Suite(.noDescriptorLeaks())
 struct SecurityTests {
     // MARK: Close-on-exec
 

@@ -1,7 +1,7 @@
 import Sockets
 import Testing
 
-@Suite(.noDescriptorLeaks)
+@Suite(.noDescriptorLeaks())
 struct SmokeTests {
     @Test func tcpEchoOverLoopback() throws {
         let listener = try Socket(.inet, .stream)

@@ -4,7 +4,7 @@ import SocketSyscalls
 import SystemPackage
 import Testing
 
-@Suite(.noDescriptorLeaks)
+@Suite(.noDescriptorLeaks())
 struct StreamTests {
     /// Receives until `count` bytes have arrived (bounded by the sockets' receive timeout).
     func receive(_ socket: Socket, count: Int) throws -> [UInt8] {

@@ -1,7 +1,3 @@
+// Every file of this target sees the shared test support: the descriptor-leak trait
+// (`.noDescriptorLeaks()`), child processes, test networks.
 @_exported import SocketsTestSupport
-import Testing
-
-extension Trait where Self == NoDescriptorLeaks {
-    /// Serialise the test and check that it leaks no descriptor (see `NoDescriptorLeaks`).
-    static var noDescriptorLeaks: Self { NoDescriptorLeaks() }
-}

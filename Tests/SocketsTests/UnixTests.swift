@@ -4,7 +4,7 @@ import SocketSyscalls
 import SystemPackage
 import Testing
 
-@Suite(.noDescriptorLeaks)
+@Suite(.noDescriptorLeaks())
 struct UnixTests {
     /// A listening Unix socket of `type` at `address`, and a connected client and server side.
     func connectedUnix(_ type: SocketType, at address: SocketAddress) throws -> (listener: Socket, client: Socket, server: Socket, peer: SocketAddress) {

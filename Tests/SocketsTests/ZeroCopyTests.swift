@@ -100,7 +100,7 @@ final class TemporaryFile {
     }
 }
 
-@Suite(.noDescriptorLeaks)
+@Suite(.noDescriptorLeaks())
 struct ZeroCopyTests {
     @Test func sendfileOf100MiBIsByteExact() throws {
         let chunkWords = 1 << 17  // 1 MiB

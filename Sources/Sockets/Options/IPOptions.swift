@@ -111,6 +111,11 @@ extension SocketOption where Value == Bool {
     /// Receives an `IPV6_PKTINFO` control message (destination address, arrival interface)
     /// with each datagram: `IPV6_RECVPKTINFO`.
     public static var ipv6ReceivePacketInfo: Self { Self(ipv6Level, IPV6_RECVPKTINFO, "IPV6_RECVPKTINFO", .bool) }
+    /// Receives each datagram's original destination address as an `IPV6_ORIGDSTADDR`
+    /// control message (``ControlMessage/originalDestination(_:)``): `IPV6_RECVORIGDSTADDR`.
+    public static var ipv6ReceiveOriginalDestinationAddress: Self {
+        Self(ipv6Level, IPV6_RECVORIGDSTADDR, "IPV6_RECVORIGDSTADDR", .bool)
+    }
     /// Queues ICMPv6 errors on the error queue (`MSG_ERRQUEUE`): `IPV6_RECVERR`.
     public static var ipv6ReceiveErrors: Self { Self(ipv6Level, IPV6_RECVERR, "IPV6_RECVERR", .bool) }
     /// Never fragment outgoing datagrams; a send larger than the path MTU fails with

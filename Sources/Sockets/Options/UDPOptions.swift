@@ -1,8 +1,8 @@
 import Glibc
 import CSocketShims
 
-// Options that belong with control messages and batching and that the option tables do not
-// list yet: UDP segmentation offload, and the IPv6 original-destination report.
+// UDP segmentation and receive offload (`SOL_UDP`); their per-message forms are the control
+// messages ``ControlMessage/segmentSize(_:)`` and ``ControlMessage/receivedSegmentSize(_:)``.
 
 extension SocketOption where Value == Int {
     /// Generic segmentation offload for every send on this UDP socket: the kernel splits each
@@ -17,10 +17,4 @@ extension SocketOption where Value == Bool {
     /// size into one receive, reported with a ``ControlMessage/receivedSegmentSize(_:)``
     /// control message: `UDP_GRO`.
     public static var udpReceiveOffload: Self { Self(Int32(SOL_UDP), Int32(UDP_GRO), "UDP_GRO", .bool) }
-
-    /// Receives each datagram's original destination address as an `IPV6_ORIGDSTADDR`
-    /// control message (``ControlMessage/originalDestination(_:)``): `IPV6_RECVORIGDSTADDR`.
-    public static var ipv6ReceiveOriginalDestinationAddress: Self {
-        Self(Int32(SOL_IPV6), IPV6_RECVORIGDSTADDR, "IPV6_RECVORIGDSTADDR", .bool)
-    }
 }
