@@ -5,8 +5,8 @@ import Testing
 
 /// What private event loops leave in the whole process once shut down: nothing. Run in a
 /// process of their own, where no other test has started the shared loop (and with the leak
-/// check that does not warm the shared loop up first).
-@Suite(NoDescriptorLeaks())
+/// check for blocking tests, which does not warm the shared loop up first).
+@Suite(.noDescriptorLeaks())
 struct LoopProcessTests {
     /// The names of this process's threads, from `/proc/self/task/*/comm`.
     static func threadNames() -> [String] {

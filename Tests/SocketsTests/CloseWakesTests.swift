@@ -7,7 +7,7 @@ import Testing
 /// Every call that can block, each woken by `close()` from another thread: it must fail with
 /// ``SocketError/Reason/closed``, never return as if the peer had closed (0 bytes, an empty
 /// datagram) or succeed.
-@Suite(.noDescriptorLeaks)
+@Suite(.noDescriptorLeaks())
 struct CloseWakesTests {
     enum BlockingCall: String, CaseIterable, Sendable, CustomTestStringConvertible {
         case receive, receiveFrom, receiveDatagram, receiveMessage, receiveMessageWithControl, receiveBatch

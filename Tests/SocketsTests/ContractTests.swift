@@ -8,7 +8,7 @@ import Testing
 /// Promises of the README and the man pages that an outside acceptance run found broken:
 /// signals and a connect's timeout, non-UTF-8 Unix paths, one question for every timeout,
 /// and leaving the process's `SIGPIPE` disposition alone.
-@Suite(.noDescriptorLeaks)
+@Suite(.noDescriptorLeaks())
 struct ContractTests {
     // MARK: A signal must not remove a connect's timeout
 

@@ -7,7 +7,7 @@ import Testing
 /// Every place where a length the kernel reports sizes or indexes a buffer: the kernel may
 /// report more than the buffer held (`MSG_TRUNC`, a long address, a long option, cut control
 /// data), and none of them may trap, read past the buffer, or hand out bytes never received.
-@Suite(.noDescriptorLeaks)
+@Suite(.noDescriptorLeaks())
 struct KernelLengthTests {
     let ten = Array("0123456789".utf8)
 
