@@ -200,30 +200,6 @@ extension AsyncSocket {
         Datagrams(socket: self, maxLength: maxLength)
     }
 
-    // MARK: Messages
-
-    /// Gathers buffers into one message: `sendmsg(2)` with `MSG_NOSIGNAL`, optionally to an
-    /// address and with raw control data, waiting for room.
-    public func sendMessage(
-        _ buffers: [UnsafeRawBufferPointer], to address: SocketAddress? = nil, control: [UInt8] = [],
-        flags: MessageFlags = [], deadline: ContinuousClock.Instant? = nil
-    ) async throws(SocketError) -> Int {
-        try await perform(.write, "sendmsg", address: address?.description, deadline: deadline) { _ throws(SocketError) in
-            try socket.trySendMessage(buffers, to: address, control: control, flags: flags)
-        }
-    }
-
-    /// Scatters one message into buffers: `recvmsg(2)`, with its sender, flags and up to
-    /// `controlCapacity` bytes of control data, waiting for one to arrive.
-    public func receiveMessage(
-        into buffers: [UnsafeMutableRawBufferPointer], controlCapacity: Int = 0, flags: MessageFlags = [],
-        deadline: ContinuousClock.Instant? = nil
-    ) async throws(SocketError) -> ReceivedMessage {
-        try await perform(.read, "recvmsg", deadline: deadline) { _ throws(SocketError) in
-            try socket.tryReceiveMessage(into: buffers, controlCapacity: controlCapacity, flags: flags)
-        }
-    }
-
     func validLength(_ length: Int, _ operation: String) throws(SocketError) -> Int {
         guard length >= 0, length <= 1 << 30 else {
             throw SocketError.invalid(operation, nil, "length \(length) is outside 0...\(1 << 30)")

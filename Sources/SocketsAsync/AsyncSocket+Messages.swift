@@ -40,14 +40,15 @@ extension AsyncSocket {
 }
 
 extension AsyncSocket {
-    // MARK: Typed control messages
+    // MARK: Messages
 
-    /// Sends a message with typed control messages (`sendmsg(2)` with `MSG_NOSIGNAL`), waiting
-    /// for room: descriptors (``ControlMessage/descriptors(_:)``), the source address of a reply
+    /// Gathers buffers into one message (`sendmsg(2)` with `MSG_NOSIGNAL`), optionally to an
+    /// address and with control messages, waiting for room: descriptors
+    /// (``ControlMessage/descriptors(_:)``), the source address of a reply
     /// (``ControlMessage/ipv4PacketInfo(_:)``), a GSO segment size, and so on.
     /// - Returns: the number of bytes sent.
     public func sendMessage(
-        _ buffers: [UnsafeRawBufferPointer], to address: SocketAddress? = nil, controlMessages: [ControlMessage],
+        _ buffers: [UnsafeRawBufferPointer], to address: SocketAddress? = nil, controlMessages: [ControlMessage] = [],
         flags: MessageFlags = [], deadline: ContinuousClock.Instant? = nil
     ) async throws(SocketError) -> Int {
         try await perform(.write, "sendmsg", address: address?.description, deadline: deadline) { _ throws(SocketError) in
@@ -55,16 +56,39 @@ extension AsyncSocket {
         }
     }
 
-    /// Receives one message with its typed control messages (`recvmsg(2)` with
-    /// `MSG_CMSG_CLOEXEC`) into `buffers`, the control data into `controlBuffer`, waiting for
-    /// one to arrive. Received descriptors are owned by the result: those that did not fit
-    /// were closed by the kernel (the result says ``ReceivedMessageWithControl/isControlTruncated``).
+    /// Sends bytes as one message (see ``sendMessage(_:to:controlMessages:flags:deadline:)-(_,_,_,_,_)``).
+    public func sendMessage(
+        _ bytes: [UInt8], to address: SocketAddress? = nil, controlMessages: [ControlMessage] = [],
+        flags: MessageFlags = [], deadline: ContinuousClock.Instant? = nil
+    ) async throws(SocketError) -> Int {
+        try await perform(.write, "sendmsg", address: address?.description, deadline: deadline) { _ throws(SocketError) in
+            try bytes.withBytesTyped { (buffer) throws(SocketError) in
+                try socket.trySendMessage([buffer], to: address, controlMessages: controlMessages, flags: flags)
+            }
+        }
+    }
+
+    /// Receives one message (`recvmsg(2)`) into `buffers`, with its sender, flags and, when
+    /// `controlBuffer` gives them room, its control messages (then with `MSG_CMSG_CLOEXEC`),
+    /// waiting for one to arrive. Received descriptors are owned by the result: those that did
+    /// not fit were closed by the kernel (the result says ``ReceivedMessage/isControlTruncated``).
     public func receiveMessage(
-        into buffers: [UnsafeMutableRawBufferPointer], controlBuffer: ControlMessageBuffer, flags: MessageFlags = [],
+        into buffers: [UnsafeMutableRawBufferPointer], controlBuffer: ControlMessageBuffer? = nil, flags: MessageFlags = [],
         deadline: ContinuousClock.Instant? = nil
-    ) async throws(SocketError) -> ReceivedMessageWithControl {
+    ) async throws(SocketError) -> ReceivedMessage {
         try await perform(.read, "recvmsg", deadline: deadline) { _ throws(SocketError) in
             try socket.tryReceiveMessage(into: buffers, controlBuffer: controlBuffer, flags: flags)
+        }
+    }
+
+    /// Receives one message of at most `maxLength` bytes into a new array, with its sender,
+    /// flags and control messages (see ``receiveMessage(into:controlBuffer:flags:deadline:)``).
+    public func receiveMessage(
+        maxLength: Int, controlBuffer: ControlMessageBuffer? = nil, flags: MessageFlags = [],
+        deadline: ContinuousClock.Instant? = nil
+    ) async throws(SocketError) -> (bytes: [UInt8], message: ReceivedMessage) {
+        try await perform(.read, "recvmsg", deadline: deadline) { _ throws(SocketError) in
+            try socket.tryReceiveMessage(maxLength: maxLength, controlBuffer: controlBuffer, flags: flags)
         }
     }
 }

@@ -208,7 +208,7 @@ final class Pinger {
     }
 
     /// Reports a packet if it is a reply to one of ours.
-    private func handle(_ packet: UnsafeRawBufferPointer, message: ReceivedMessageWithControl) throws(ToolError) {
+    private func handle(_ packet: UnsafeRawBufferPointer, message: ReceivedMessage) throws(ToolError) {
         var offset = 0
         var hopLimit: Int?
         if !isIPv6 && isRaw {

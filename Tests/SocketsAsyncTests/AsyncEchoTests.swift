@@ -159,7 +159,7 @@ struct AsyncEchoTests {
         try await withLoop { loop in
             let (first, second) = try AsyncSocket.pair(.unix, .datagram, loop: loop)
             let (readEnd, writeEnd) = try Socket.pair(.unix, .stream)
-            let passed = Task(executorPreference: loop) { () async throws -> ReceivedMessageWithControl in
+            let passed = Task(executorPreference: loop) { () async throws -> ReceivedMessage in
                 let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 16, alignment: 1)
                 defer { buffer.deallocate() }
                 let control = try ControlMessageBuffer(capacity: ControlMessage.space(forDescriptors: 1))

@@ -134,28 +134,25 @@ struct DescriptorPassingTests {
         Glibc.close(raw)
     }
 
-    @Test func rawControlDataDecodesToCloseOnExecDescriptors() throws {
+    @Test func receivedDescriptorsAreCloseOnExecAndOwned() throws {
         let (sender, receiver) = try Socket.pair(.unix, .datagram)
         let pipe = TestPipe()
         try sender.sendDescriptors([pipe.write], bytes: [5])
-        let (bytes, raw) = try receiver.receiveMessage(maxLength: 8)
+        let (bytes, noRoom) = try receiver.receiveMessage(maxLength: 8)
         #expect(bytes == [5])
-        #expect(raw.control.isEmpty)  // no room was asked for: the kernel dropped it
-        #expect(raw.flags == .controlTruncated)
+        #expect(noRoom.controlMessages.isEmpty)  // no room was asked for: the kernel dropped it
+        #expect(noRoom.flags == .controlTruncated)
 
         try sender.sendDescriptors([pipe.write], bytes: [6])
         var buffer = [UInt8](repeating: 0, count: 8)
-        let message = try buffer.withUnsafeMutableBytes {
-            try receiver.receiveMessage(into: [$0], controlCapacity: ControlMessage.space(forDescriptors: 1))
-        }
+        let control = try ControlMessageBuffer(capacity: ControlMessage.space(forDescriptors: 1))
+        let message = try buffer.withUnsafeMutableBytes { try receiver.receiveMessage(into: [$0], controlBuffer: control) }
         #expect(message.flags == [])
-        guard case .descriptors(let fds)? = try ControlMessage.decode(message.control).first, fds.count == 1 else {
-            Issue.record("no descriptor in \(message.control)")
-            return
-        }
-        // The raw path takes no ownership: this test closes what it received.
-        defer { Glibc.close(fds[0]) }
-        #expect(fcntl(fds[0], F_GETFD) & FD_CLOEXEC != 0)
+        let descriptors = message.descriptors
+        try #require(descriptors.count == 1)
+        let fd = try descriptors[0].takeDescriptor()
+        defer { Glibc.close(fd) }
+        #expect(fcntl(fd, F_GETFD) & FD_CLOEXEC != 0)
     }
 
     @Test func invalidDescriptorListsAreRejectedBeforeTheCall() throws {

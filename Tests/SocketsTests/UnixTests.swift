@@ -152,26 +152,23 @@ struct UnixTests {
         return control
     }
 
-    @Test func rawControlDataThroughSendMessageAndReceiveMessage() throws {
+    @Test func descriptorsThroughSendMessageAndReceiveMessage() throws {
         let (left, right) = try Socket.pair(.unix, .datagram)
         let (passed, partner) = try Socket.pair(.unix, .datagram)
         try CoreTest.setTimeouts(right)
         let payload: [UInt8] = [1, 2, 3]
+        // The encoder writes the layout the kernel reads.
+        #expect(try ControlMessage.encode([.descriptors([passed.descriptor])]) == rightsControl(passed.descriptor))
 
-        // Room for the control message, and MSG_CMSG_CLOEXEC passed through.
-        _ = try payload.withUnsafeBytes { try left.sendMessage([$0], control: rightsControl(passed.descriptor)) }
+        _ = try left.sendMessage(payload, controlMessages: [.descriptors([passed.descriptor])])
         var buffer = [UInt8](repeating: 0, count: 16)
-        let message = try buffer.withUnsafeMutableBytes {
-            try right.receiveMessage(into: [$0], controlCapacity: 64, flags: .controlCloseOnExec)
-        }
+        let control = try ControlMessageBuffer(capacity: 64)
+        let message = try buffer.withUnsafeMutableBytes { try right.receiveMessage(into: [$0], controlBuffer: control) }
         #expect(message.byteCount == 3)
-        #expect(!message.flags.contains(.controlTruncated))
-        #expect(message.control.count >= 20)
-        let (length, level, type, received) = message.control.withUnsafeBytes { raw in
-            (raw.load(fromByteOffset: 0, as: Int.self), raw.load(fromByteOffset: 8, as: CInt.self),
-             raw.load(fromByteOffset: 12, as: CInt.self), raw.load(fromByteOffset: 16, as: CInt.self))
-        }
-        #expect(length == 20 && level == SOL_SOCKET && type == 1)
+        #expect(!message.isControlTruncated)
+        let descriptors = message.descriptors
+        try #require(descriptors.count == 1)
+        let received = try descriptors[0].takeDescriptor()
         #expect(received >= 0 && received != passed.descriptor)
         let adopted = Socket(adopting: received)
         #expect(try adopted.isCloseOnExec(), "MSG_CMSG_CLOEXEC reached the kernel")
@@ -180,11 +177,12 @@ struct UnixTests {
         try adopted.close()
 
         // No room: the kernel reports MSG_CTRUNC and closes the descriptor itself.
-        _ = try payload.withUnsafeBytes { try left.sendMessage([$0], control: rightsControl(passed.descriptor)) }
+        _ = try left.sendMessage(payload, controlMessages: [.descriptors([passed.descriptor])])
         let cut = try buffer.withUnsafeMutableBytes { try right.receiveMessage(into: [$0]) }
-        #expect(cut.flags.contains(.controlTruncated))
-        #expect(cut.control.isEmpty)
-        #expect(throws: SocketError.self) { try right.receiveMessage(into: [], controlCapacity: -1) }
+        #expect(cut.isControlTruncated)
+        #expect(cut.controlMessages.isEmpty)
+        #expect(throws: SocketError.self) { try ControlMessageBuffer(capacity: -1) }
+        for socket in [left, right, passed, partner] { try socket.close() }
     }
 
     @Test func connectedUnixDatagramAndDisconnect() throws {

@@ -35,21 +35,22 @@ public final class ControlMessageBuffer {
     }
 }
 
-/// A message received with its typed control messages.
-public struct ReceivedMessageWithControl: Sendable {
-    /// How many bytes were stored in the buffer(s); with ``MessageFlags/truncated`` passed
-    /// in, the datagram's real length.
+/// A message received with `recvmsg(2)`: how many bytes, from whom, the kernel's flags, and
+/// the control messages that came with it.
+public struct ReceivedMessage: Sendable {
+    /// How many bytes were stored in the buffer(s).
     public var byteCount: Int
     /// The sender, for unconnected sockets; `nil` when the kernel gave none.
     public var sender: SocketAddress?
     /// Flags reported by the kernel: ``MessageFlags/truncated`` when the data did not fit,
     /// ``MessageFlags/controlTruncated`` when control data did not (descriptors that did not
-    /// fit were closed).
+    /// fit were closed), ``MessageFlags/endOfRecord``, ...
     public var flags: MessageFlags
-    /// The control messages, in the order the kernel gave them.
+    /// The control messages, in the order the kernel gave them; descriptors among them are
+    /// owned (``ControlMessage/receivedDescriptors(_:)``).
     public var controlMessages: [ControlMessage]
 
-    public init(byteCount: Int, sender: SocketAddress?, flags: MessageFlags, controlMessages: [ControlMessage]) {
+    public init(byteCount: Int, sender: SocketAddress?, flags: MessageFlags, controlMessages: [ControlMessage] = []) {
         self.byteCount = byteCount
         self.sender = sender
         self.flags = flags
@@ -63,6 +64,9 @@ public struct ReceivedMessageWithControl: Sendable {
             return []
         }
     }
+
+    /// Whether the data was cut short (`MSG_TRUNC`): a datagram longer than the buffers.
+    public var isTruncated: Bool { flags.contains(.truncated) }
 
     /// Whether control data was cut short (`MSG_CTRUNC`).
     public var isControlTruncated: Bool { flags.contains(.controlTruncated) }
@@ -86,10 +90,11 @@ enum BrokenPipeSignal {
 }
 
 extension Socket {
-    // MARK: Sending typed control messages
+    // MARK: sendmsg
 
-    /// Sends a message with typed control messages: `sendmsg(2)` with `MSG_NOSIGNAL`, the
-    /// control data encoded with ``ControlMessage/encode(_:into:)``.
+    /// Gathers buffers into one message: `sendmsg(2)` with `MSG_NOSIGNAL` (`writev` semantics
+    /// on a stream), optionally to an address and with control messages, encoded with
+    /// ``ControlMessage/encode(_:into:)``.
     ///
     /// For example, pass ``ControlMessage/ipv4PacketInfo(_:)`` to choose the source address
     /// of a reply, ``ControlMessage/descriptors(_:)`` to pass descriptors, or
@@ -97,7 +102,8 @@ extension Socket {
     /// - Returns: the number of bytes sent.
     /// - Throws: ``SocketError``; a message the kernel would refuse is rejected before the call.
     public func sendMessage(
-        _ buffers: [UnsafeRawBufferPointer], to address: SocketAddress? = nil, controlMessages: [ControlMessage], flags: MessageFlags = []
+        _ buffers: [UnsafeRawBufferPointer], to address: SocketAddress? = nil, controlMessages: [ControlMessage] = [],
+        flags: MessageFlags = []
     ) throws(SocketError) -> Int {
         guard let sent = try trySendMessage(buffers, to: address, controlMessages: controlMessages, flags: flags) else {
             throw wouldBlockError("sendmsg", address: address?.description, flags: flags, timeout: .send)
@@ -105,28 +111,106 @@ extension Socket {
         return sent
     }
 
-    /// Sends bytes with typed control messages (see ``sendMessage(_:to:controlMessages:flags:)-(_,_,_,_)``).
+    /// Sends bytes as one message (see ``sendMessage(_:to:controlMessages:flags:)-(_,_,_,_)``).
     public func sendMessage(
-        _ bytes: [UInt8], to address: SocketAddress? = nil, controlMessages: [ControlMessage], flags: MessageFlags = []
+        _ bytes: [UInt8], to address: SocketAddress? = nil, controlMessages: [ControlMessage] = [], flags: MessageFlags = []
     ) throws(SocketError) -> Int {
         try bytes.withBytesTyped { (buffer) throws(SocketError) in
             try sendMessage([buffer], to: address, controlMessages: controlMessages, flags: flags)
         }
     }
 
-    /// `sendmsg(2)` with typed control messages if the socket can take the message now;
-    /// `nil` when it would block.
+    /// `sendmsg(2)` if the socket can take the message now; `nil` when it would block.
     public func trySendMessage(
-        _ buffers: [UnsafeRawBufferPointer], to address: SocketAddress? = nil, controlMessages: [ControlMessage], flags: MessageFlags = []
+        _ buffers: [UnsafeRawBufferPointer], to address: SocketAddress? = nil, controlMessages: [ControlMessage] = [],
+        flags: MessageFlags = []
     ) throws(SocketError) -> Int? {
-        let control = try ControlMessage.encode(controlMessages)
-        return try trySendMessage(buffers, to: address, control: control, flags: flags)
+        try Self.checkVectorCount(buffers.count, operation: "sendmsg")
+        let control = controlMessages.isEmpty ? [] : try ControlMessage.encode(controlMessages)
+        var vectors = buffers.map { iovec(iov_base: UnsafeMutableRawPointer(mutating: $0.baseAddress), iov_len: $0.count) }
+        return try vectors.withMutableBufferTyped { (iov) throws(SocketError) in
+            try control.withBytesTyped { (controlBytes) throws(SocketError) in
+                try sendMessageHeader(vectors: iov.baseAddress, vectorCount: iov.count, to: address, control: controlBytes, flags: flags)
+            }
+        }
     }
 
-    // MARK: Receiving typed control messages
+    /// One `sendmsg(2)` (with `MSG_NOSIGNAL`): the `msghdr` setup that every message send shares.
+    func sendMessageHeader(
+        vectors: UnsafeMutablePointer<iovec>?, vectorCount: Int, to address: SocketAddress?, control: UnsafeRawBufferPointer,
+        flags: MessageFlags
+    ) throws(SocketError) -> Int? {
+        var storage = sockaddr_storage()
+        let nameLength = address?.encode(into: &storage) ?? 0
+        let flags = flags.union(.noSignal).rawValue
+        return try call("sendmsg", address: address?.description) { fd throws(Errno) in
+            try withUnsafeMutablePointer(to: &storage) { (name) throws(Errno) in
+                var message = msghdr()
+                message.msg_name = address == nil ? nil : UnsafeMutableRawPointer(name)
+                message.msg_namelen = nameLength
+                message.msg_iov = vectors
+                message.msg_iovlen = vectorCount
+                message.msg_control = control.isEmpty ? nil : UnsafeMutableRawPointer(mutating: control.baseAddress)
+                message.msg_controllen = control.count
+                return try Syscall.sendmsg(fd, &message, flags: flags)
+            }
+        }.value
+    }
 
-    /// Receives a message and its control messages: `recvmsg(2)` into `buffers`, the control
-    /// data into `controlBuffer`, always with `MSG_CMSG_CLOEXEC`.
+    /// What one `recvmsg(2)` reported besides the bytes.
+    struct MessageHeaderResult {
+        /// The byte count `recvmsg` returned (with `MSG_TRUNC` passed in, a datagram's full length).
+        var byteCount: Int
+        var sender: SocketAddress?
+        /// The kernel's flags, less the `MSG_CMSG_CLOEXEC` it echoes back.
+        var flags: MessageFlags
+        /// How many bytes of control data the kernel wrote, never more than the buffer held.
+        var controlLength: Int
+    }
+
+    /// One `recvmsg(2)`: the `msghdr` setup that every message receive shares. With room for
+    /// control data it passes `MSG_CMSG_CLOEXEC`, so that received descriptors are
+    /// close-on-exec; without, not (no descriptor can arrive, and `AF_PACKET` refuses the flag). `nil` when it would block. A zero-byte result from a socket that ``close()``
+    /// shut down under the call is ``SocketError/Reason/closed``, not a message.
+    func receiveMessageHeader(
+        vectors: UnsafeMutablePointer<iovec>?, vectorCount: Int, control: UnsafeMutableRawBufferPointer?, flags: MessageFlags
+    ) throws(SocketError) -> MessageHeaderResult? {
+        var storage = sockaddr_storage()
+        var nameLength: socklen_t = 0
+        var controlLength = 0
+        var receivedFlags: Int32 = 0
+        let flags = (control?.isEmpty ?? true ? flags : flags.union(.controlCloseOnExec)).rawValue
+        let result = try call("recvmsg") { fd throws(Errno) in
+            try withUnsafeMutablePointer(to: &storage) { (name) throws(Errno) in
+                var message = msghdr()
+                message.msg_name = UnsafeMutableRawPointer(name)
+                message.msg_namelen = socklen_t(MemoryLayout<sockaddr_storage>.size)
+                message.msg_iov = vectors
+                message.msg_iovlen = vectorCount
+                let controlCapacity = control?.count ?? 0
+                message.msg_control = controlCapacity == 0 ? nil : control?.baseAddress
+                message.msg_controllen = controlCapacity
+                let result = try Syscall.recvmsg(fd, &message, flags: flags)
+                nameLength = message.msg_namelen
+                controlLength = min(message.msg_controllen, controlCapacity)
+                receivedFlags = message.msg_flags
+                return result
+            }
+        }
+        guard let count = try checkReceived(result, "recvmsg") else { return nil }
+        let sender = nameLength == 0 ? nil : withUnsafeBytes(of: &storage) { SocketAddress(sockaddr: $0.baseAddress!, length: nameLength) }
+        return MessageHeaderResult(
+            byteCount: count, sender: sender,
+            // The kernel echoes MSG_CMSG_CLOEXEC, which this library passes, not the sender.
+            flags: MessageFlags(rawValue: receivedFlags).subtracting(.controlCloseOnExec),
+            controlLength: controlLength)
+    }
+
+    // MARK: recvmsg
+
+    /// Receives one message: `recvmsg(2)` scattered into `buffers` (`readv` semantics), with
+    /// its sender, the kernel's flags, and its control messages when `controlBuffer` gives
+    /// them room (then always with `MSG_CMSG_CLOEXEC`).
     ///
     /// Descriptors (`SCM_RIGHTS`) come back as ``ControlMessage/receivedDescriptors(_:)``,
     /// owned: each is closed when its value goes away unless taken. Descriptors that did not
@@ -135,43 +219,61 @@ extension Socket {
     /// - Throws: ``SocketError``; ``SocketError/isWouldBlock`` on a non-blocking socket with
     ///   nothing to read.
     public func receiveMessage(
-        into buffers: [UnsafeMutableRawBufferPointer], controlBuffer: ControlMessageBuffer, flags: MessageFlags = []
-    ) throws(SocketError) -> ReceivedMessageWithControl {
+        into buffers: [UnsafeMutableRawBufferPointer], controlBuffer: ControlMessageBuffer? = nil, flags: MessageFlags = []
+    ) throws(SocketError) -> ReceivedMessage {
         guard let message = try tryReceiveMessage(into: buffers, controlBuffer: controlBuffer, flags: flags) else {
             throw wouldBlockError("recvmsg", flags: flags, timeout: .receive)
         }
         return message
     }
 
-    /// Receives a message of at most `maxLength` bytes into a new array, with its control
-    /// messages (see ``receiveMessage(into:controlBuffer:flags:)``).
+    /// Receives one message of at most `maxLength` bytes into a new array, with its sender,
+    /// flags (``MessageFlags/truncated`` when the datagram did not fit) and control messages
+    /// (see ``receiveMessage(into:controlBuffer:flags:)``).
+    /// - Throws: ``SocketError``; ``SocketError/Reason/invalidArgument(_:)`` when `flags` holds
+    ///   ``MessageFlags/truncated`` (the message's flags report the cut by themselves).
     public func receiveMessage(
-        maxLength: Int, controlBuffer: ControlMessageBuffer, flags: MessageFlags = []
-    ) throws(SocketError) -> (bytes: [UInt8], message: ReceivedMessageWithControl) {
+        maxLength: Int, controlBuffer: ControlMessageBuffer? = nil, flags: MessageFlags = []
+    ) throws(SocketError) -> (bytes: [UInt8], message: ReceivedMessage) {
+        guard let received = try tryReceiveMessage(maxLength: maxLength, controlBuffer: controlBuffer, flags: flags) else {
+            throw wouldBlockError("recvmsg", flags: flags, timeout: .receive)
+        }
+        return received
+    }
+
+    /// ``receiveMessage(maxLength:controlBuffer:flags:)`` if a message is waiting; `nil` when
+    /// it would block.
+    public func tryReceiveMessage(
+        maxLength: Int, controlBuffer: ControlMessageBuffer? = nil, flags: MessageFlags = []
+    ) throws(SocketError) -> (bytes: [UInt8], message: ReceivedMessage)? {
         let capacity = try Self.validLength(maxLength, operation: "recvmsg")
         try Self.rejectTruncateFlag(flags, operation: "recvmsg")
-        var message = ReceivedMessageWithControl(byteCount: 0, sender: nil, flags: [], controlMessages: [])
+        var message: ReceivedMessage?
         let bytes = try [UInt8](unsafeUninitializedCapacity: capacity) { (buffer, count) throws(SocketError) in
-            message = try receiveMessage(into: [UnsafeMutableRawBufferPointer(buffer)], controlBuffer: controlBuffer, flags: flags)
-            count = min(message.byteCount, capacity)
+            message = try tryReceiveMessage(into: [UnsafeMutableRawBufferPointer(buffer)], controlBuffer: controlBuffer, flags: flags)
+            count = min(message?.byteCount ?? 0, capacity)
         }
+        guard let message else { return nil }
         return (bytes, message)
     }
 
-    /// `recvmsg(2)` with typed control messages if a message is waiting; `nil` when it would
-    /// block. See ``receiveMessage(into:controlBuffer:flags:)``.
+    /// `recvmsg(2)` if a message is waiting; `nil` when it would block. See
+    /// ``receiveMessage(into:controlBuffer:flags:)``.
     public func tryReceiveMessage(
-        into buffers: [UnsafeMutableRawBufferPointer], controlBuffer: ControlMessageBuffer, flags: MessageFlags = []
-    ) throws(SocketError) -> ReceivedMessageWithControl? {
+        into buffers: [UnsafeMutableRawBufferPointer], controlBuffer: ControlMessageBuffer? = nil, flags: MessageFlags = []
+    ) throws(SocketError) -> ReceivedMessage? {
         try Self.checkVectorCount(buffers.count, operation: "recvmsg")
         var vectors = buffers.map { iovec(iov_base: $0.baseAddress, iov_len: $0.count) }
-        let control = controlBuffer.storage
+        let control = controlBuffer?.storage
         let received = try vectors.withMutableBufferTyped { (iov) throws(SocketError) in
             try receiveMessageHeader(vectors: iov.baseAddress, vectorCount: iov.count, control: control, flags: flags)
         }
         guard let received else { return nil }
+        guard let control, received.controlLength > 0 else {
+            return ReceivedMessage(byteCount: received.byteCount, sender: received.sender, flags: received.flags)
+        }
         let controlMessages = try ControlMessage.decodeReceived(UnsafeRawBufferPointer(rebasing: control[..<received.controlLength]))
-        return ReceivedMessageWithControl(
+        return ReceivedMessage(
             byteCount: received.byteCount, sender: received.sender, flags: received.flags, controlMessages: controlMessages)
     }
 
@@ -187,11 +289,10 @@ extension Socket {
         guard !bytes.isEmpty else {
             throw SocketError.invalid("sendmsg(SCM_RIGHTS)", nil, "at least one byte must carry the descriptors")
         }
-        let control = try ControlMessage.encode([.descriptors(fds)])
         try bytes.withBytesTyped { (buffer) throws(SocketError) in
             var sent = 0
             while sent == 0 {
-                if let count = try trySendMessage([buffer], control: control) {
+                if let count = try trySendMessage([buffer], controlMessages: [.descriptors(fds)]) {
                     sent = count
                 } else {
                     _ = try waitUntil(.writable, deadline: nil, operation: "sendmsg")
