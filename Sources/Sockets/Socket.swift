@@ -285,14 +285,20 @@ public final class Socket: Sendable, CustomStringConvertible {
         }
     }
 
-    /// Connects, giving up after `timeout`: a non-blocking connect, `poll(2)` for writability
+    /// Connects, giving up after `timeout`: ``connect(to:deadline:)`` with a deadline that
+    /// far from now.
+    /// - Throws: ``SocketError/Reason/timedOut`` when the time runs out.
+    public func connect(to address: SocketAddress, timeout: Duration) throws(SocketError) {
+        try connect(to: address, deadline: ContinuousClock.now.advanced(by: timeout))
+    }
+
+    /// Connects, giving up at `deadline`: a non-blocking connect, `poll(2)` for writability
     /// with the time left, then `SO_ERROR`. The socket's blocking mode is restored after.
     ///
     /// A Unix listener whose backlog is full (`EAGAIN`) is retried every few milliseconds until
     /// the time runs out.
     /// - Throws: ``SocketError/Reason/timedOut`` when the time runs out.
-    public func connect(to address: SocketAddress, timeout: Duration) throws(SocketError) {
-        let deadline = ContinuousClock.now.advanced(by: timeout)
+    public func connect(to address: SocketAddress, deadline: ContinuousClock.Instant) throws(SocketError) {
         let wasNonBlocking = try isNonBlocking()
         if !wasNonBlocking { try setNonBlocking(true) }
         defer { if !wasNonBlocking { try? setNonBlocking(false) } }

@@ -138,6 +138,12 @@ extension AsyncSocket {
         }
     }
 
+    /// Connects, giving up after `timeout`: ``connect(to:deadline:)`` with a deadline that
+    /// far from now.
+    public func connect(to address: SocketAddress, timeout: Duration) async throws(SocketError) {
+        try await connect(to: address, deadline: .now.advanced(by: timeout))
+    }
+
     /// Connects to a socket address with a new socket (`socket` with `SOCK_NONBLOCK`, then
     /// ``connect(to:deadline:)``), registered with `loop`.
     public static func connect(
@@ -183,7 +189,7 @@ extension AsyncSocket {
     /// so that neither a loop nor the cooperative thread pool blocks on DNS. A numeric host
     /// needs no lookup. Cancelling the task ends the wait (the lookup's result is dropped).
     public static func resolve(host: String, port: UInt16, type: SocketType = .stream) async throws(SocketError) -> [SocketAddress] {
-        if let numeric = try? SocketAddress(host: host, port: Int(port)) { return [numeric] }
+        if let numeric = try? SocketAddress(host: host, port: port) { return [numeric] }
         let lookup = PendingLookup()
         let result: Result<[SocketAddress], SocketError> = await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in

@@ -81,6 +81,12 @@ extension AsyncSocket {
         try await receive(into: buffer, deadline: deadline)
     }
 
+    /// `read(2)` of at most `maxLength` bytes into a new array (empty at end-of-file). The
+    /// same as ``receive(maxLength:flags:deadline:)`` without flags.
+    public func read(maxLength: Int, deadline: ContinuousClock.Instant? = nil) async throws(SocketError) -> [UInt8] {
+        try await receive(maxLength: maxLength, deadline: deadline)
+    }
+
     // MARK: Sending
 
     /// Sends bytes: `send(2)` with `MSG_NOSIGNAL`, waiting while the socket cannot take any.
@@ -146,6 +152,12 @@ extension AsyncSocket {
     /// without flags (`MSG_NOSIGNAL` is still added).
     public func write(_ buffer: UnsafeRawBufferPointer, deadline: ContinuousClock.Instant? = nil) async throws(SocketError) -> Int {
         try await send(buffer, deadline: deadline)
+    }
+
+    /// `write(2)` semantics for an array: the same as ``send(_:flags:deadline:)-([UInt8],_,_)``
+    /// without flags.
+    public func write(_ bytes: [UInt8], deadline: ContinuousClock.Instant? = nil) async throws(SocketError) -> Int {
+        try await send(bytes, deadline: deadline)
     }
 
     // MARK: Datagrams

@@ -28,10 +28,10 @@ extension AsyncSocket {
     /// come in the same call.
     /// - Returns: the number received, also ``DatagramBatch/count``.
     public func receiveBatch(
-        into batch: DatagramBatch, deadline: ContinuousClock.Instant? = nil
+        into batch: DatagramBatch, flags: MessageFlags = .waitForOne, deadline: ContinuousClock.Instant? = nil
     ) async throws(SocketError) -> Int {
         try await perform(.read, "recvmmsg", deadline: deadline) { (drained: inout Bool) throws(SocketError) -> Int? in
-            guard let received = try socket.tryReceiveBatch(into: batch, flags: .waitForOne) else { return nil }
+            guard let received = try socket.tryReceiveBatch(into: batch, flags: flags) else { return nil }
             // Fewer than the batch holds: the queue is empty now; wait for the next event.
             drained = received < batch.capacity
             return received
@@ -89,6 +89,32 @@ extension AsyncSocket {
     ) async throws(SocketError) -> (bytes: [UInt8], message: ReceivedMessage) {
         try await perform(.read, "recvmsg", deadline: deadline) { _ throws(SocketError) in
             try socket.tryReceiveMessage(maxLength: maxLength, controlBuffer: controlBuffer, flags: flags)
+        }
+    }
+
+    // MARK: Descriptor passing
+
+    /// Sends descriptors over a Unix socket (`sendmsg(2)` with `SCM_RIGHTS`), carried by
+    /// `bytes`, waiting for room; on a stream socket all of `bytes` is sent. The descriptors
+    /// stay open and owned by the caller: the receiver gets duplicates.
+    /// - Throws: ``SocketError/Reason/invalidArgument(_:)`` for no descriptors, more than 253,
+    ///   a negative one, or empty `bytes`.
+    public func sendDescriptors(_ fds: [CInt], bytes: [UInt8] = [0], deadline: ContinuousClock.Instant? = nil) async throws(SocketError) {
+        guard !bytes.isEmpty else {
+            throw SocketError.invalid("sendmsg(SCM_RIGHTS)", nil, "at least one byte must carry the descriptors")
+        }
+        let sent = try await sendMessage(bytes, controlMessages: [.descriptors(fds)], deadline: deadline)
+        // The descriptors went with the first part; a stream socket may take the rest later.
+        if sent < bytes.count { try await sendAll(Array(bytes[sent...]), deadline: deadline) }
+    }
+
+    /// Receives descriptors sent over a Unix socket, with up to `maxLength` bytes that came
+    /// with them, waiting for them to arrive: `Socket.receiveDescriptors(maxCount:maxLength:)`.
+    public func receiveDescriptors(
+        maxCount: Int, maxLength: Int = 4096, deadline: ContinuousClock.Instant? = nil
+    ) async throws(SocketError) -> ReceivedDescriptors {
+        try await perform(.read, "recvmsg", deadline: deadline) { _ throws(SocketError) in
+            try socket.tryReceiveDescriptors(maxCount: maxCount, maxLength: maxLength)
         }
     }
 }

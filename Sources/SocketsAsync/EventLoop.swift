@@ -111,15 +111,15 @@ public final class EventLoop: TaskExecutor, SerialExecutor, @unchecked Sendable,
         self.startFailure = failure
         isolation.loop = self
         guard failure == nil else {
-            shared.locked { $0.phase = .stopped }
+            shared.withLock { $0.phase = .stopped }
             return
         }
         do {
             let thread = try SystemThread.spawn { [self] in self.runLoop() }
-            joinable.locked { $0 = thread }
+            joinable.withLock { $0 = thread }
         } catch {
             // No thread: behave as a stopped loop.
-            shared.locked { $0.phase = .stopped }
+            shared.withLock { $0.phase = .stopped }
             try? epoll?.close()
             try? notifier?.close()
         }
@@ -137,7 +137,7 @@ public final class EventLoop: TaskExecutor, SerialExecutor, @unchecked Sendable,
     }
 
     /// Whether the loop is running (not shut down, and it started).
-    public var isRunning: Bool { shared.locked { $0.phase == .running } }
+    public var isRunning: Bool { shared.withLock { $0.phase == .running } }
 
     // MARK: Executor
 
@@ -157,7 +157,7 @@ public final class EventLoop: TaskExecutor, SerialExecutor, @unchecked Sendable,
     }
 
     private func enqueueRemote(_ job: QueuedJob) {
-        let (wake, stopped) = shared.locked { state -> (Bool, Bool) in
+        let (wake, stopped) = shared.withLock { state -> (Bool, Bool) in
             if state.phase == .stopped { return (false, true) }
             state.remote.append(job)
             if state.sleeping && !state.wakeSignalled {
@@ -226,13 +226,13 @@ public final class EventLoop: TaskExecutor, SerialExecutor, @unchecked Sendable,
     /// ``shared`` cannot be shut down.
     public func shutdown() {
         guard !isShared else { return }
-        let signal = shared.locked { state -> Bool in
+        let signal = shared.withLock { state -> Bool in
             guard state.phase == .running else { return false }
             state.phase = .stopping
             return true
         }
         if signal { try? notifier?.signal() }
-        guard let thread = joinable.locked({ state -> SystemThread? in
+        guard let thread = joinable.withLock({ state -> SystemThread? in
             defer { state = nil }
             return state
         }) else { return }
@@ -251,7 +251,7 @@ public final class EventLoop: TaskExecutor, SerialExecutor, @unchecked Sendable,
         guard let epoll else {
             throw startFailure ?? SocketError("register with event loop", reason: .closed)
         }
-        let registration: Registration? = table.locked { table in
+        let registration: Registration? = table.withLock { table in
             guard !table.closed else { return nil }
             return table.insert { token in Registration(loop: self, token: token) }
         }
@@ -261,7 +261,7 @@ public final class EventLoop: TaskExecutor, SerialExecutor, @unchecked Sendable,
         do {
             try epoll.add(socket, events: [.readable, .writable, .readHangUp, .edgeTriggered], data: registration.token)
         } catch {
-            table.locked { $0.remove(registration.token) }
+            table.withLock { $0.remove(registration.token) }
             throw error
         }
         return registration
@@ -271,8 +271,8 @@ public final class EventLoop: TaskExecutor, SerialExecutor, @unchecked Sendable,
     /// duplicate of it cannot keep reporting), from the table, from the timer heap.
     func deregister(_ registration: Registration, _ socket: Socket) {
         _ = try? socket.withDescriptor { fd in try epoll?.remove(fd) }
-        table.locked { $0.remove(registration.token) }
-        shared.locked { state in
+        table.withLock { $0.remove(registration.token) }
+        shared.withLock { state in
             state.timers.remove(registration, .read)
             state.timers.remove(registration, .write)
         }
@@ -281,7 +281,7 @@ public final class EventLoop: TaskExecutor, SerialExecutor, @unchecked Sendable,
     /// Arms (or moves) the timer of a registration's direction. Called with the
     /// registration's lock held.
     func arm(_ registration: Registration, _ direction: Direction, at deadline: ContinuousClock.Instant) {
-        let wake = shared.locked { state -> Bool in
+        let wake = shared.withLock { state -> Bool in
             guard state.phase != .stopped else { return false }
             state.timers.schedule(registration, direction, at: deadline)
             if state.sleeping, !state.wakeSignalled, state.sleepDeadline.map({ deadline < $0 }) ?? true {
@@ -294,7 +294,7 @@ public final class EventLoop: TaskExecutor, SerialExecutor, @unchecked Sendable,
     }
 
     /// The number of sockets registered (for diagnostics and tests).
-    public var registeredCount: Int { table.locked { $0.count } }
+    public var registeredCount: Int { table.withLock { $0.count } }
 
     /// The CPU time the loop's thread has used (for diagnostics and tests).
     package func threadCPUTime() throws(SocketError) -> Duration {
@@ -326,7 +326,7 @@ public final class EventLoop: TaskExecutor, SerialExecutor, @unchecked Sendable,
             var timeout: Duration? = nil
             var stopping = false
             var exit = false
-            shared.locked { state in
+            shared.withLock { state in
                 if !state.remote.isEmpty {
                     swap(&state.remote, &local.incoming)
                 }
@@ -355,7 +355,7 @@ public final class EventLoop: TaskExecutor, SerialExecutor, @unchecked Sendable,
             }
             if stopping && !sweptForStop {
                 sweptForStop = true
-                let all = table.locked { table -> [Registration] in
+                let all = table.withLock { table -> [Registration] in
                     table.closed = true
                     return table.all
                 }
@@ -370,13 +370,13 @@ public final class EventLoop: TaskExecutor, SerialExecutor, @unchecked Sendable,
             } catch {
                 // Only a closed or broken epoll fails here; nothing more can be waited for.
                 epollBroken = true
-                shared.locked { $0.phase = .stopping }
+                shared.withLock { $0.phase = .stopping }
                 continue
             }
 
             var notified = false
             if count > 0 {
-                table.locked { table in
+                table.withLock { table in
                     for index in 0..<count {
                         let event = events[index]
                         if event.data == Self.notifierToken {
@@ -391,7 +391,7 @@ public final class EventLoop: TaskExecutor, SerialExecutor, @unchecked Sendable,
             }
             if notified { _ = try? notifier.drain() }
 
-            shared.locked { state in
+            shared.withLock { state in
                 state.sleeping = false
                 if state.hasSleepDeadline {
                     state.sleepDeadline = nil

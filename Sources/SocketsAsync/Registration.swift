@@ -185,7 +185,7 @@ final class Registration: @unchecked Sendable {
         if !events.isDisjoint(with: [.readHangUp, .hangUp, .error]) { hungUp.store(true, ordering: .relaxed) }
         if read { markReady(.read) }
         if write { markReady(.write) }
-        state.locked { state in
+        state.withLock { state in
             if read { Self.resumeAll(&state.read.waiters, .ready) }
             if write { Self.resumeAll(&state.write.waiters, .ready) }
         }
@@ -239,7 +239,7 @@ final class Registration: @unchecked Sendable {
         _ continuation: UnsafeContinuation<Wake, Never>
     ) -> Wake? {
         let deadline = instant.map(Deadline.init)
-        return state.locked { state in
+        return state.withLock { state in
             if let ended = state.ended { return ended }
             if readyToken(direction) != nil { return .ready }
             if Task.isCancelled { return .cancelled }
@@ -274,7 +274,7 @@ final class Registration: @unchecked Sendable {
     /// Removes a cancelled task's waiter, if still queued, and resumes it.
     @inline(never)
     private func cancelWaiter(_ direction: Direction, id: UInt64) {
-        let continuation: UnsafeContinuation<Wake, Never>? = state.locked { state in
+        let continuation: UnsafeContinuation<Wake, Never>? = state.withLock { state in
             guard let index = state[direction].waiters.firstIndex(where: { $0.id == id }) else { return nil }
             return state[direction].waiters.remove(at: index).continuation
         }
@@ -285,7 +285,7 @@ final class Registration: @unchecked Sendable {
     /// deadline passed and re-arms the timer for the earliest one left.
     func expire(_ direction: Direction, now instant: ContinuousClock.Instant) {
         let now = Deadline(instant)
-        state.locked { state in
+        state.withLock { state in
             state[direction].armed = nil
             Self.timeOut(&state[direction], now: now)
             if let earliest = Self.earliestDeadline(state[direction].waiters) {
@@ -318,13 +318,13 @@ final class Registration: @unchecked Sendable {
 
     /// The socket-wide deadline for a direction.
     func socketDeadline(_ direction: Direction) -> ContinuousClock.Instant? {
-        state.locked { $0[direction].socketDeadline }?.instant
+        state.withLock { $0[direction].socketDeadline }?.instant
     }
 
     /// Sets the socket-wide deadline for a direction; it applies to waiting operations too.
     func setSocketDeadline(_ direction: Direction, _ instant: ContinuousClock.Instant?) {
         let deadline = instant.map(Deadline.init)
-        state.locked { state in
+        state.withLock { state in
             state[direction].socketDeadline = deadline
             guard !state[direction].waiters.isEmpty else { return }
             for index in state[direction].waiters.indices {
@@ -348,7 +348,7 @@ final class Registration: @unchecked Sendable {
     /// - Returns: whether this call ended it.
     @discardableResult
     func end(_ reason: Wake) -> Bool {
-        state.locked { state in
+        state.withLock { state in
             guard state.ended == nil else { return false }
             state.ended = reason
             Self.resumeAll(&state.read.waiters, reason)
@@ -358,8 +358,8 @@ final class Registration: @unchecked Sendable {
     }
 
     /// Whether the registration has ended, and why.
-    var ended: Wake? { state.locked { $0.ended } }
+    var ended: Wake? { state.withLock { $0.ended } }
 
     /// How many operations are waiting (for tests and diagnostics).
-    var waiterCount: Int { state.locked { $0.read.waiters.count + $0.write.waiters.count } }
+    var waiterCount: Int { state.withLock { $0.read.waiters.count + $0.write.waiters.count } }
 }

@@ -104,7 +104,7 @@ final class SyncBenchmark: Sendable {
                 run.streamEnded()
             } else {
                 let message = UnsafeMutableRawBufferPointer(rebasing: buffer[..<run.size])
-                while try connection.receiveAll(into: message) == run.size {
+                while try connection.receive(exactly: message) == run.size {
                     try connection.sendAll(UnsafeRawBufferPointer(message))
                 }
             }
@@ -175,7 +175,7 @@ final class SyncBenchmark: Sendable {
                     run.roundTripCompleted()
                 case (.latency, _):
                     try socket.sendAll(message)
-                    guard try socket.receiveAll(into: buffer) == run.size else { throw BenchRun.closedEarly }
+                    guard try socket.receive(exactly: buffer) == run.size else { throw BenchRun.closedEarly }
                     run.roundTripCompleted()
                 }
                 timings.record(since: before, clock: clock)

@@ -14,7 +14,7 @@ func resolveEndpoint(
     if looksNumeric(host) {
         let address: SocketAddress
         do {
-            address = try SocketAddress(host: host, port: Int(port))
+            address = try SocketAddress(host: host, port: port)
         } catch {
             throw ToolError.usage(error.description)
         }

@@ -201,8 +201,8 @@ struct AddressTests {
     }
 
     @Test func portRangeInHostPortInitializer() {
-        #expect(throws: SocketError.self) { try SocketAddress(host: "127.0.0.1", port: 65536) }
-        #expect(throws: SocketError.self) { try SocketAddress(host: "127.0.0.1", port: -1) }
+        #expect(throws: SocketError.self) { try SocketAddress("127.0.0.1:65536") }
+        #expect(throws: SocketError.self) { try SocketAddress("127.0.0.1:-1") }
         #expect((try? SocketAddress(host: "127.0.0.1", port: 65535)) != nil)
     }
 

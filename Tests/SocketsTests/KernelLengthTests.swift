@@ -56,7 +56,7 @@ struct KernelLengthTests {
         try client.sendAll(ten)
         _ = try CoreTest.poll(server, Int16(POLLIN))
         #expect(throws: SocketError.self) { try server.receive(maxLength: 4, flags: .truncated) }
-        #expect(try server.receiveAll(count: 10) == ten, "no byte was discarded")
+        #expect(try server.receive(exactly: 10) == ten, "no byte was discarded")
         try client.close()
         try server.close()
     }

@@ -79,7 +79,7 @@ struct ManyClientsTests {
                 let payload = CoreTest.pattern(65_536 + index * 997, seed: UInt64(index + 100))
                 try socket.sendAll(payload)
                 try socket.shutdown(.write)
-                let echoed = try socket.receiveAll(count: payload.count + 1)
+                let echoed = try socket.receive(exactly: payload.count + 1)
                 return CoreTest.same(echoed, payload)
             }
         }
@@ -106,7 +106,7 @@ struct ManyClientsTests {
                 let (connection, peer) = try listener.accept()
                 try CoreTest.setTimeouts(connection)
                 handlers.append(BackgroundThread { () throws -> String in
-                    let request = try connection.receiveAll(count: 8)
+                    let request = try connection.receive(exactly: 8)
                     try connection.sendAll(Array("\(peer.port ?? 0):".utf8) + request)
                     try connection.close()
                     return String(decoding: request, as: UTF8.self)

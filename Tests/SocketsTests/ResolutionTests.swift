@@ -416,7 +416,7 @@ struct ResolutionTests {
                     })
                 } else {
                     let host = query.host ?? ""
-                    let address = try SocketAddress(host: host, port: Int(query.port))
+                    let address = try SocketAddress(host: host, port: query.port)
                     let (name, service) = try NameInfo.lookup(address, flags: NameInfoFlags(rawValue: query.flags))
                     ours = Answer(ok: [[name, service]])
                 }

@@ -116,7 +116,7 @@ struct StreamTests {
         let (client, server) = try CoreTest.tcpPair()
         let payload = CoreTest.pattern(8 << 20, seed: nonBlockingSender ? 7 : 3)
         if nonBlockingSender { try client.setNonBlocking(true) }
-        let reader = BackgroundThread { () throws -> [UInt8] in try server.receiveAll(count: payload.count + 1) }
+        let reader = BackgroundThread { () throws -> [UInt8] in try server.receive(exactly: payload.count + 1) }
         try client.sendAll(payload)
         try client.shutdown(.write)
         let received = try reader.join(milliseconds: 20_000)
@@ -124,7 +124,7 @@ struct StreamTests {
         #expect(CoreTest.same(received, payload), "byte-exact")
     }
 
-    @Test func receiveAllStopsAtEndOfFileAndWaitsWhenNonBlocking() throws {
+    @Test func receiveExactlyStopsAtEndOfFileAndWaitsWhenNonBlocking() throws {
         let (client, server) = try CoreTest.tcpPair()
         try server.setNonBlocking(true)
         let writer = BackgroundThread { () throws -> Void in
@@ -134,7 +134,7 @@ struct StreamTests {
             }
             try client.close()
         }
-        let received = try server.receiveAll(count: 10_000)
+        let received = try server.receive(exactly: 10_000)
         #expect(received.count == 5000, "fewer bytes only because the peer closed")
         #expect(received == (0..<5).flatMap { [UInt8](repeating: UInt8($0), count: 1000) })
         try writer.join()
@@ -144,7 +144,7 @@ struct StreamTests {
         let (client, server) = try CoreTest.tcpPair()
         try CoreTest.setTimeouts(client, milliseconds: 100)
         try CoreTest.setTimeouts(server, milliseconds: 100)
-        let receiveError = #expect(throws: SocketError.self) { try server.receiveAll(count: 10) }
+        let receiveError = #expect(throws: SocketError.self) { try server.receive(exactly: 10) }
         #expect(receiveError?.isWouldBlock == true)
         // Nobody reads: the send buffers fill, then SO_SNDTIMEO must end sendAll.
         let sender = BackgroundThread { () throws -> String in

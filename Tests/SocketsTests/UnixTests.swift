@@ -31,7 +31,7 @@ struct UnixTests {
         #expect(try client.peerAddress() == address)
         #expect(try client.localAddress() == .unix(.unnamed))
         try client.sendAll("over a path")
-        #expect(try server.receiveAll(count: 11) == Array("over a path".utf8))
+        #expect(try server.receive(exactly: 11) == Array("over a path".utf8))
         try server.close()
         #expect(try client.receive(maxLength: 10) == [])
 
@@ -46,7 +46,7 @@ struct UnixTests {
         let (listener, client, server, _) = try connectedUnix(.stream, at: address)
         #expect(try client.peerAddress() == address)
         let payload = CoreTest.pattern(200_000)
-        let reader = BackgroundThread { () throws -> [UInt8] in try server.receiveAll(count: payload.count) }
+        let reader = BackgroundThread { () throws -> [UInt8] in try server.receive(exactly: payload.count) }
         try client.sendAll(payload)
         #expect(CoreTest.same(try reader.join(), payload))
         try listener.close()

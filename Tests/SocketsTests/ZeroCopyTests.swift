@@ -130,7 +130,7 @@ struct ZeroCopyTests {
             var total = 0
             var buffer = [UInt64](repeating: 0, count: chunkWords)
             while true {
-                let count = try buffer.withUnsafeMutableBytes { try server.receiveAll(into: $0) }
+                let count = try buffer.withUnsafeMutableBytes { try server.receive(exactly: $0) }
                 total += count
                 buffer.withUnsafeBufferPointer { checksum.add(UnsafeBufferPointer(rebasing: $0[..<(count / 8)])) }
                 if count < chunkWords * 8 { return (checksum, total) }

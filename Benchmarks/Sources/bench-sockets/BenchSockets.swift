@@ -197,7 +197,7 @@ func syncPingPong(_ options: Options) throws(SocketError) -> String {
     let warm = after(options.warmup)
     while ContinuousClock.now < warm {
         try socket.sendAll(message)
-        guard try socket.receiveAll(into: buffer) == options.size else { fail("the server closed early") }
+        guard try socket.receive(exactly: buffer) == options.size else { fail("the server closed early") }
     }
     samples.start = .now
     let end = after(options.duration)
@@ -205,7 +205,7 @@ func syncPingPong(_ options: Options) throws(SocketError) -> String {
         let before = ContinuousClock.now
         if before >= end { break }
         try socket.sendAll(message)
-        guard try socket.receiveAll(into: buffer) == options.size else { fail("the server closed early") }
+        guard try socket.receive(exactly: buffer) == options.size else { fail("the server closed early") }
         samples.add(before.duration(to: .now))
     }
     let result = samples.json()

@@ -234,9 +234,8 @@ extension SocketAddress {
 
     /// A numeric host (IPv4, or IPv6 with an optional `%zone`) and a port. No name lookup:
     /// use ``AddressInfo`` for host names.
-    /// - Throws: for a malformed host, an unknown zone, or a port outside 0...65535.
-    public init(host: String, port: Int) throws(SocketError) {
-        let port = try Self.validPort(port, input: host)
+    /// - Throws: for a malformed host or an unknown zone.
+    public init(host: String, port: UInt16) throws(SocketError) {
         if host.contains(":") {
             let (address, scope) = try Self.parseIPv6WithZone(host)
             self = .ipv6(IPv6SocketAddress(address: address, port: port, scopeID: scope))
@@ -282,12 +281,12 @@ extension SocketAddress {
         guard !portText.isEmpty, portText.utf8.count <= 10, portText.utf8.allSatisfy({ (48...57).contains($0) }), let port = Int(portText) else {
             throw SocketError.invalid("parse socket address", text, "port \"\(portText)\" is not a number")
         }
+        let validPort = try Self.validPort(port, input: text)
         if text.hasPrefix("[") {
-            let validPort = try Self.validPort(port, input: text)
             let (address, scope) = try Self.parseIPv6WithZone(String(host))
             self = .ipv6(IPv6SocketAddress(address: address, port: validPort, scopeID: scope))
         } else {
-            self = try SocketAddress(host: String(host), port: port)
+            self = try SocketAddress(host: String(host), port: validPort)
         }
     }
 

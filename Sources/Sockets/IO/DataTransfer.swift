@@ -160,7 +160,7 @@ extension Socket {
     /// - Returns: the bytes received, fewer only when the peer closed the stream first.
     /// - Throws: ``SocketError``; on a blocking socket whose `SO_RCVTIMEO` runs out, `EAGAIN`
     ///   (``SocketError/isWouldBlock``), what arrived so far being in the buffer.
-    public func receiveAll(into buffer: UnsafeMutableRawBufferPointer) throws(SocketError) -> Int {
+    public func receive(exactly buffer: UnsafeMutableRawBufferPointer) throws(SocketError) -> Int {
         var offset = 0
         var waits: Bool?
         while offset < buffer.count {
@@ -177,11 +177,11 @@ extension Socket {
     }
 
     /// Receives exactly `count` bytes into a new array; fewer only when the peer closed the
-    /// stream first. See ``receiveAll(into:)``.
-    public func receiveAll(count: Int) throws(SocketError) -> [UInt8] {
+    /// stream first. See ``receive(exactly:)-(UnsafeMutableRawBufferPointer)``.
+    public func receive(exactly count: Int) throws(SocketError) -> [UInt8] {
         let capacity = try Self.validLength(count, operation: "recv")
         return try [UInt8](unsafeUninitializedCapacity: capacity) { (buffer, initialized) throws(SocketError) in
-            initialized = try receiveAll(into: UnsafeMutableRawBufferPointer(buffer))
+            initialized = try receive(exactly: UnsafeMutableRawBufferPointer(buffer))
         }
     }
 

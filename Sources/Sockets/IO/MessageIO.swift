@@ -320,13 +320,25 @@ extension Socket {
     ///
     /// At most `maxCount` descriptors are returned; if more were sent, the rest are closed
     /// (none is leaked) and ``ReceivedDescriptors/wereTruncated`` is true. Other control
-    /// messages (such as credentials) are dropped.
+    /// messages (such as the credentials that `SO_PASSCRED` adds) are dropped.
     public func receiveDescriptors(maxCount: Int, maxLength: Int = 4096) throws(SocketError) -> ReceivedDescriptors {
+        guard let received = try tryReceiveDescriptors(maxCount: maxCount, maxLength: maxLength) else {
+            throw wouldBlockError("recvmsg", timeout: .receive)
+        }
+        return received
+    }
+
+    /// ``receiveDescriptors(maxCount:maxLength:)`` if a message is waiting; `nil` when it
+    /// would block.
+    public func tryReceiveDescriptors(maxCount: Int, maxLength: Int = 4096) throws(SocketError) -> ReceivedDescriptors? {
         guard (1...ControlMessageCode.maximumDescriptors).contains(maxCount) else {
             throw SocketError.invalid("recvmsg(SCM_RIGHTS)", nil, "maxCount \(maxCount) is outside 1...\(ControlMessageCode.maximumDescriptors)")
         }
-        let buffer = try ControlMessageBuffer(capacity: ControlMessage.space(forDescriptors: maxCount))
-        let (bytes, message) = try receiveMessage(maxLength: maxLength, controlBuffer: buffer)
+        // Room for credentials too: with SO_PASSCRED set they come with every message, and
+        // a buffer without room for them would cut the descriptors off.
+        let capacity = ControlMessage.space(forDescriptors: maxCount) + ControlMessage.space(forPayloadBytes: 12)
+        let buffer = try ControlMessageBuffer(capacity: capacity)
+        guard let (bytes, message) = try tryReceiveMessage(maxLength: maxLength, controlBuffer: buffer) else { return nil }
         var descriptors = message.descriptors
         var truncated = message.isControlTruncated
         if descriptors.count > maxCount {

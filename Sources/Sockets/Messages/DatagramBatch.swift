@@ -285,6 +285,15 @@ extension Socket {
         }.value
     }
 
+    /// Sends every datagram of the batch, in as many `sendmmsg(2)` calls as the socket needs
+    /// (on a blocking socket each waits for room).
+    public func sendAll(_ batch: DatagramBatch) throws(SocketError) {
+        var sent = 0
+        while sent < batch.count {
+            sent += try sendBatch(batch, from: sent)
+        }
+    }
+
     /// Receives up to ``DatagramBatch/capacity`` datagrams in one call: `recvmmsg(2)` with
     /// `MSG_CMSG_CLOEXEC`.
     ///
