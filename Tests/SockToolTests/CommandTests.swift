@@ -28,6 +28,22 @@ struct CommandTests {
         #expect(numeric.output.text == "[::1]:443\n")
     }
 
+    /// `sock` raises its soft descriptor limit to the hard one at start (a server holds one
+    /// per connection): started under a soft limit of 64, it runs with the hard limit.
+    @Test func raisesItsDescriptorLimitAtStart() throws {
+        let binary = try SockBinary.require()
+        let child = try Child("/bin/sh", ["-c", "ulimit -Sn 64 && exec \"$0\" listen 0", binary])
+        defer { child.stop() }
+        _ = try listeningPort(child)
+        let limits = try String(contentsOfFile: "/proc/\(child.pid)/limits", encoding: .utf8)
+        // "Max open files            SOFT                 HARD                 files"
+        let line = try #require(limits.split(separator: "\n").first { $0.hasPrefix("Max open files") })
+        let numbers = line.split(separator: " ").compactMap { Int($0) }
+        try #require(numbers.count == 2, "\(line)")
+        #expect(numbers[1] > 64, "the hard limit leaves nothing to raise: \(line)")
+        #expect(numbers[0] == numbers[1], "\(line)")
+    }
+
     @Test func resolveReverse() throws {
         let reverse = try sock("resolve", "--reverse", "127.0.0.1")
         #expect(reverse.wait() == 0, "stderr: \(reverse.errors.text)")
