@@ -52,7 +52,7 @@ let package = Package(
         // One lock and one descriptor-leak trait for every test target: the descriptor table
         // is per process, and all test targets run in one process.
         .target(
-            name: "SocketsTestSupport", dependencies: ["SocketSyscalls", "SocketsAsync"], path: "Tests/SocketsTestSupport",
+            name: "SocketsTestSupport", dependencies: ["SocketSyscalls", "Sockets", "SocketsAsync"], path: "Tests/SocketsTestSupport",
             swiftSettings: strict
         ),
         .testTarget(

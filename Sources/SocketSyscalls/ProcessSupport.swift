@@ -2,8 +2,9 @@ import Glibc
 public import SystemPackage
 
 // Process-level calls that a program built on sockets needs around them: whether a stream is a
-// terminal (to decide on live progress lines) and signals handled by a waiting thread (so that
-// a listener can remove its socket file when interrupted).
+// terminal (to decide on live progress lines), signals handled by a waiting thread (so that
+// a listener can remove its socket file when interrupted), and the limit on open descriptors
+// (one per connection).
 
 extension Syscall {
     /// The corresponding C function is `isatty(3)`: whether the descriptor is a terminal.
@@ -44,6 +45,24 @@ extension Syscall {
             throw Errno.invalidArgument
         }
         return set
+    }
+
+    /// The soft and hard limits on this process's open descriptors: `getrlimit(RLIMIT_NOFILE)`.
+    /// `RLIM_INFINITY` reads as `UInt64.max`.
+    public static func descriptorLimits() throws(Errno) -> (soft: UInt64, hard: UInt64) {
+        var limits = rlimit()
+        _ = try retryingInterrupts { getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limits) }
+        return (UInt64(limits.rlim_cur), UInt64(limits.rlim_max))
+    }
+
+    /// Sets the soft and hard limits on this process's open descriptors:
+    /// `setrlimit(RLIMIT_NOFILE)`. Anyone may lower either, or raise the soft limit up to the
+    /// hard one; raising the hard limit needs `CAP_SYS_RESOURCE`.
+    /// - Throws: `EPERM` for a hard limit above the current one without that capability,
+    ///   `EINVAL` for a soft limit above the hard one or a hard limit above `fs.nr_open`.
+    public static func setDescriptorLimits(soft: UInt64, hard: UInt64) throws(Errno) {
+        var limits = rlimit(rlim_cur: rlim_t(soft), rlim_max: rlim_t(hard))
+        _ = try retryingInterrupts { setrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limits) }
     }
 }
 

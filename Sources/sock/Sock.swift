@@ -30,6 +30,9 @@ struct Sock: ParsableCommand {
         // Sockets send with MSG_NOSIGNAL, but standard output may be a pipe whose reader left:
         // that must be an EPIPE error, not death by SIGPIPE.
         ProcessSupport.ignoreBrokenPipeSignal()
+        // `listen -k`, `scan` and `bench` hold a descriptor per connection: use the whole hard
+        // limit, not the 1,024 many systems start with. If that fails, the old limit still works.
+        _ = try? ProcessSupport.raiseDescriptorLimit()
         Console.ensureStandardDescriptors()
         Interrupts.install()
         var command: any ParsableCommand

@@ -7,7 +7,7 @@ import Testing
 /// Faults made in network namespaces the tests create and remove: random loss, delay, a rate
 /// limit, black holes, refusals, unreachable hosts and resets (nftables and `tc tbf`; `netem`
 /// does not exist on this kernel).
-@Suite(.noDescriptorLeaks(usesAsyncRuntime: true), .enabled(if: geteuid() == 0, "network namespaces need root"))
+@Suite(.noDescriptorLeaks(usesAsyncRuntime: true), .requires(.networkNamespaces))
 struct FaultTests {
     /// Adds an nftables table `f` with an input chain to `namespace`, then `rules` to it.
     static func filter(_ namespace: NetworkNamespace, _ rules: String...) throws {

@@ -55,7 +55,7 @@ struct HostilePeerTests {
 
     /// 1,000 clients connect and say nothing. A normal client is served meanwhile, and the
     /// handler's idle timeout (a read deadline) closes the silent ones.
-    @Test func thousandSilentClients() async throws {
+    @Test(.requiresDescriptors(2_100)) func thousandSilentClients() async throws {
         try await withLoop { loop in
             let idle = Duration.milliseconds(1500)
             let server = try SocketServer(on: .ipv4(.loopback, port: 0), loops: [loop], backlog: 2048)
@@ -198,7 +198,7 @@ struct HostilePeerTests {
     /// With keepalive (1 s idle, 1 s interval, 2 probes) the kernel's ETIMEDOUT fails a
     /// blocked sync receive, and reaches an async receive with no deadline through the event
     /// loop (an error event, not a readable one); an async read deadline fires on time.
-    @Test(.enabled(if: geteuid() == 0, "network namespaces need root"))
+    @Test(.requires(.networkNamespaces))
     func vanishedClientIsDetected() async throws {
         try await TestNetwork.with { network in
             let (listening, address) = try listener(in: network.server, on: network.serverAddress)
@@ -375,11 +375,11 @@ struct HostilePeerTests {
     /// arrives whole, once, with its contents intact. Sync: eight threads on one `Socket`.
     /// Async: eight tasks on one `AsyncSocket` with a 4 KiB send buffer, so that they wait for
     /// room together.
-    @Test(arguments: [false, true])
+    @Test(.requiresReceiveBuffer(32 << 20), arguments: [false, true])
     func eightSendersOnOneUDPSocket(async useAsync: Bool) async throws {
         let receiver = try Socket(.inet, .datagram)
         defer { try? receiver.close() }
-        try receiver.set(.forcedReceiveBufferSize, 32 << 20)
+        try reserveReceiveBuffer(receiver, 32 << 20)
         try receiver.set(.receiveTimeout, .seconds(5))
         try receiver.bind(to: .ipv4(.loopback, port: 0))
         let sender = try Socket(.inet, .datagram)

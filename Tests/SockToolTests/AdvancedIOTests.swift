@@ -146,7 +146,7 @@ struct AdvancedIOTests {
 
     // MARK: Multicast
 
-    @Test(.enabled(if: isRoot, "network namespaces need root"))
+    @Test(.requires(.networkNamespaces))
     func listenerJoinedToAGroupReceivesWhatIsSentToIt() throws {
         let namespace = try ToolNamespace()
         defer { namespace.delete() }

@@ -1,4 +1,5 @@
 import Foundation
+import SocketsTestSupport
 import Testing
 
 /// `sock resolve`, `ping`, `scan`, `ifaces`, `bench` and `tour`.
@@ -28,6 +29,22 @@ struct CommandTests {
         #expect(numeric.output.text == "[::1]:443\n")
     }
 
+    /// `sock` raises its soft descriptor limit to the hard one at start (a server holds one
+    /// per connection): started under a soft limit of 64, it runs with the hard limit.
+    @Test func raisesItsDescriptorLimitAtStart() throws {
+        let binary = try SockBinary.require()
+        let child = try Child("/bin/sh", ["-c", "ulimit -Sn 64 && exec \"$0\" listen 0", binary])
+        defer { child.stop() }
+        _ = try listeningPort(child)
+        let limits = try String(contentsOfFile: "/proc/\(child.pid)/limits", encoding: .utf8)
+        // "Max open files            SOFT                 HARD                 files"
+        let line = try #require(limits.split(separator: "\n").first { $0.hasPrefix("Max open files") })
+        let numbers = line.split(separator: " ").compactMap { Int($0) }
+        try #require(numbers.count == 2, "\(line)")
+        #expect(numbers[1] > 64, "the hard limit leaves nothing to raise: \(line)")
+        #expect(numbers[0] == numbers[1], "\(line)")
+    }
+
     @Test func resolveReverse() throws {
         let reverse = try sock("resolve", "--reverse", "127.0.0.1")
         #expect(reverse.wait() == 0, "stderr: \(reverse.errors.text)")
@@ -49,7 +66,7 @@ struct CommandTests {
         #expect(child.errors.text.contains("EAI_"))
     }
 
-    @Test(.enabled(if: isRoot, "raw ICMP sockets need root"))
+    @Test(.requires(.rawSockets))
     func pingLoopbackIPv4AndIPv6() throws {
         for host in ["127.0.0.1", "::1"] {
             let child = try sock("ping", "-c", "3", "-i", "0.05", "-s", "100", host)
@@ -67,6 +84,30 @@ struct CommandTests {
         #expect(long.stop(SIGINT) == 128 + SIGINT)
         #expect(long.output.text.contains("packets transmitted"))
         #expect(long.output.text.contains("rtt min/avg/max"))
+    }
+
+    /// Without CAP_NET_RAW, ping falls back to an ICMP datagram socket, which
+    /// net.ipv4.ping_group_range must allow; where it does not, the error says what would do.
+    @Test(.disabled(if: Privilege.rawSockets.isHeld, "shows what happens without CAP_NET_RAW, which this process has"))
+    func pingWithoutRawSockets() throws {
+        let child = try sock("ping", "-c", "2", "-i", "0.05", "127.0.0.1")
+        let status = child.wait()
+        let range = (try? String(contentsOfFile: "/proc/sys/net/ipv4/ping_group_range", encoding: .utf8))?
+            .split(whereSeparator: \.isWhitespace).compactMap { UInt32($0) } ?? []
+        var groups = [gid_t](repeating: 0, count: Int(NGROUPS_MAX))
+        let groupCount = Int(max(0, getgroups(Int32(groups.count), &groups)))
+        let allowed = range.count == 2 && ([getgid()] + groups.prefix(groupCount)).contains { range[0] <= $0 && $0 <= range[1] }
+        if allowed {
+            #expect(status == 0, "stderr: \(child.errors.text)")
+            #expect(child.output.text.contains("2 packets transmitted, 2 received"))
+        } else {
+            #expect(status == 1)
+            #expect(child.errors.text == """
+                sock: socket(AF_INET, SOCK_RAW, IPPROTO_ICMP): Operation not permitted (EPERM) (ping needs root or \
+                CAP_NET_RAW, or net.ipv4.ping_group_range covering your group)
+
+                """)
+        }
     }
 
     @Test func scanFindsExactlyTheListeningPortsInARange() throws {
@@ -171,7 +212,12 @@ struct CommandTests {
         for row in rows {
             #expect(text.contains(row), "no row \(row)")
         }
-        if isRoot { #expect(!text.contains("needs root")) }
+        // The AF_PACKET and raw ICMP rows run with CAP_NET_RAW, else say what they need.
+        if Privilege.rawSockets.isHeld {
+            #expect(!text.contains("needs root"))
+        } else {
+            #expect(text.contains("needs root (CAP_NET_RAW)"))
+        }
     }
 
     @Test func helpListsEverySubcommand() throws {

@@ -318,6 +318,4 @@ func readFile(_ path: String) throws -> [UInt8] {
     [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
 }
 
-var isRoot: Bool { getuid() == 0 }
-
 var hasSocat: Bool { FileManager.default.isExecutableFile(atPath: "/usr/bin/socat") }

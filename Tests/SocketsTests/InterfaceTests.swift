@@ -228,7 +228,7 @@ struct InterfaceTests {
 
     /// A namespace with a veth pair (set MTU and MAC, a labelled address), a TUN device with a
     /// point-to-point address, and loopback left down, seen from a thread inside it.
-    @Test(.enabled(if: geteuid() == 0, "creating a network namespace needs root"))
+    @Test(.requires(.networkNamespaces))
     func interfacesInsideANetworkNamespace() throws {
         let namespace = try NetworkNamespace(prefix: "sockif")
         defer { namespace.delete() }

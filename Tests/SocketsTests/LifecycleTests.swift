@@ -13,6 +13,9 @@ struct SocketKind: Sendable, CustomTestStringConvertible {
     var reportedProtocol: Int32
 
     var testDescription: String { "\(domain) \(type) \(proto)" }
+
+    /// Raw IP and packet sockets, which need CAP_NET_RAW.
+    var isPrivileged: Bool { domain == .packet || (type == .raw && (domain == .inet || domain == .inet6)) }
 }
 
 @Suite(.noDescriptorLeaks())
@@ -36,6 +39,13 @@ struct LifecycleTests {
 
     @Test(arguments: supportedKinds)
     func socketForEachSupportedKind(kind: SocketKind) throws {
+        guard !kind.isPrivileged || Privilege.rawSockets.isHeld else {
+            // Refused, and the error says which socket and why.
+            let error = #expect(throws: SocketError.self) { try Socket(kind.domain, kind.type, kind.proto) }
+            #expect(error?.errno == .notPermitted)
+            #expect(error?.description == "socket(\(kind.domain), \(kind.type), \(kind.proto)): Operation not permitted (EPERM)")
+            return
+        }
         let socket = try Socket(kind.domain, kind.type, kind.proto)
         #expect(socket.descriptor >= 0)
         #expect(try CoreTest.intOption(socket, level: SOL_SOCKET, name: SO_DOMAIN) == kind.domain.rawValue)
@@ -196,7 +206,11 @@ struct LifecycleTests {
         #expect(CoreTest.descriptorLink(fd) == "", "the descriptor is closed once the accept returned")
     }
 
-    @Test(arguments: [SocketType.stream, .datagram, .raw, .sequencedPacket])
+    @Test(.requires(.rawSockets)) func closeWakesAThreadBlockedInRawReceive() throws {
+        try closeWakesAThreadBlockedInReceive(type: .raw)
+    }
+
+    @Test(arguments: [SocketType.stream, .datagram, .sequencedPacket])
     func closeWakesAThreadBlockedInReceive(type: SocketType) throws {
         let socket: Socket
         let peer: Socket

@@ -5,7 +5,7 @@ import Testing
 
 @Suite(.noDescriptorLeaks())
 struct LinkLayerTests {
-    @Test(.enabled(if: getuid() == 0, "AF_PACKET needs CAP_NET_RAW"))
+    @Test(.requires(.rawSockets))
     func packetSocketOnLoopbackSeesOurDatagram() throws {
         let packets = try Socket(.packet, .raw, .linkLayer(LinkLayerSocketAddress.allProtocols))
         let loopback = try LinkLayerSocketAddress(interface: "lo")
@@ -102,7 +102,7 @@ struct LinkLayerTests {
         return nil
     }
 
-    @Test(.enabled(if: getuid() == 0, "AF_PACKET needs CAP_NET_RAW"))
+    @Test(.requires(.rawSockets))
     func promiscuousMembershipIsCountedByTheKernel() throws {
         let before = try #require(try loopbackPromiscuity())
         let loopbackIndex = Int32(if_nametoindex("lo"))

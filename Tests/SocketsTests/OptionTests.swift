@@ -57,6 +57,23 @@ private func expectErrno(
     }
 }
 
+/// Runs `change`, which the kernel allows only to a process with one of `capabilities`: with
+/// one, as it is; without, expects it to be refused with `denial` by `setsockopt` of `cName`,
+/// and the error to say so.
+private func privileged(
+    _ cName: String, anyOf capabilities: [Capability], denial: Int32 = EPERM,
+    sourceLocation: SourceLocation = #_sourceLocation, _ change: () throws -> Void
+) throws {
+    if capabilities.contains(where: \.isEffective) { return try change() }
+    do {
+        try change()
+        Issue.record("\(cName) was allowed without \(capabilities.map(\.name).joined(separator: " or "))", sourceLocation: sourceLocation)
+    } catch let error as SocketError {
+        #expect(error.reason == .system(Errno(rawValue: denial)), "\(error)", sourceLocation: sourceLocation)
+        #expect(error.description.hasPrefix("setsockopt(\(cName)): "), "\(error)", sourceLocation: sourceLocation)
+    }
+}
+
 /// Reads a small text file (from /proc) without Foundation.
 private func readTextFile(_ path: String) -> String? {
     let fd = open(path, O_RDONLY | O_CLOEXEC)
@@ -92,10 +109,11 @@ struct SocketLevelOptionTests {
         defer { try? tcp.close() }
         for option: SocketOption<Bool> in [
             .reuseAddress, .reusePort, .keepAlive, .outOfBandInline, .timestamp, .timestampNanoseconds,
-            .zeroCopy, .dontRoute, .debug,
+            .zeroCopy, .dontRoute,
         ] {
             try flip(tcp, option)
         }
+        try privileged("SO_DEBUG", anyOf: [.netAdmin], denial: EACCES) { try flip(tcp, .debug) }
         // Credentials travel only over Unix (and netlink) sockets.
         expectErrno(EOPNOTSUPP) { () throws(SocketError) in _ = try tcp.get(.passCredentials) }
         let udp = try Socket(domain, .datagram)
@@ -130,11 +148,15 @@ struct SocketLevelOptionTests {
         #expect(try socket.get(.receiveBufferSize) == receiveMax * 2)
         try socket.set(.sendBufferSize, wanted)
         #expect(try socket.get(.sendBufferSize) == sendMax * 2)
-        // The FORCE variants (root has CAP_NET_ADMIN) pass the cap; read back via SO_RCVBUF.
-        try socket.set(.forcedReceiveBufferSize, wanted)
-        #expect(try socket.get(.receiveBufferSize) == wanted * 2)
-        try socket.set(.forcedSendBufferSize, wanted)
-        #expect(try socket.get(.sendBufferSize) == wanted * 2)
+        // The FORCE variants (with CAP_NET_ADMIN) pass the cap; read back via SO_RCVBUF.
+        try privileged("SO_RCVBUFFORCE", anyOf: [.netAdmin]) {
+            try socket.set(.forcedReceiveBufferSize, wanted)
+            #expect(try socket.get(.receiveBufferSize) == wanted * 2)
+        }
+        try privileged("SO_SNDBUFFORCE", anyOf: [.netAdmin]) {
+            try socket.set(.forcedSendBufferSize, wanted)
+            #expect(try socket.get(.sendBufferSize) == wanted * 2)
+        }
         // ... and are write-only in the kernel too.
         expectErrno(ENOPROTOOPT) { () throws(SocketError) in
             _ = try socket.getOption(level: SOL_SOCKET, name: SO_RCVBUFFORCE, maxLength: 4)
@@ -147,11 +169,12 @@ struct SocketLevelOptionTests {
         defer { try? socket.close() }
         try roundTrip(socket, .receiveLowWatermark, 100)
         try roundTrip(socket, .priority, 5)
-        try roundTrip(socket, .priority, 7)  // above 6 needs CAP_NET_ADMIN, which root has
-        try roundTrip(socket, .mark, 0xBEEF)
         #expect(try socket.get(.incomingCPU) == nil)  // no packet has arrived yet
         try roundTrip(socket, .incomingCPU, 1)
         try roundTrip(socket, .busyPoll, .microseconds(50))
+        // Priorities above 6 and marks need CAP_NET_RAW or CAP_NET_ADMIN.
+        try privileged("SO_PRIORITY", anyOf: [.netRaw, .netAdmin]) { try roundTrip(socket, .priority, 7) }
+        try privileged("SO_MARK", anyOf: [.netRaw, .netAdmin]) { try roundTrip(socket, .mark, 0xBEEF) }
     }
 
     @Test func timestampingFlags() throws {
@@ -232,15 +255,21 @@ struct SocketLevelOptionTests {
 
     @Test func bindToDevice() throws {
         let loopbackIndex = try #require(Syscall.interfaceIndex(name: "lo"))
+        // Anyone may bind an unbound socket to a device; changing the binding needs CAP_NET_RAW.
+        let byName = try Socket(.inet, .datagram)
+        defer { try? byName.close() }
+        #expect(try byName.get(.bindToDevice) == "")
+        try roundTrip(byName, .bindToDevice, "lo")
+        #expect(try byName.get(.bindToInterfaceIndex) == loopbackIndex)
+        let byIndex = try Socket(.inet, .datagram)
+        defer { try? byIndex.close() }
+        try roundTrip(byIndex, .bindToInterfaceIndex, loopbackIndex)
+        #expect(try byIndex.get(.bindToDevice) == "lo")
+        try privileged("SO_BINDTODEVICE", anyOf: [.netRaw]) { try roundTrip(byName, .bindToDevice, "") }
+        try privileged("SO_BINDTOIFINDEX", anyOf: [.netRaw]) { try roundTrip(byIndex, .bindToInterfaceIndex, 0) }
+
         let socket = try Socket(.inet, .datagram)
         defer { try? socket.close() }
-        #expect(try socket.get(.bindToDevice) == "")
-        try roundTrip(socket, .bindToDevice, "lo")
-        #expect(try socket.get(.bindToInterfaceIndex) == loopbackIndex)
-        try roundTrip(socket, .bindToDevice, "")
-        try roundTrip(socket, .bindToInterfaceIndex, loopbackIndex)
-        #expect(try socket.get(.bindToDevice) == "lo")
-        try roundTrip(socket, .bindToInterfaceIndex, 0)
         expectErrno(ENODEV) { () throws(SocketError) in try socket.set(.bindToDevice, "nosuchdev0") }
         expectInvalid("SO_BINDTODEVICE") { () throws(SocketError) in try socket.set(.bindToDevice, "sixteen-bytes-xx") }
         expectInvalid("SO_BINDTODEVICE") { () throws(SocketError) in try socket.set(.bindToDevice, "l\0o") }
@@ -256,9 +285,9 @@ struct ReadOnlyOptionTests {
         let cases: [(SocketDomain, SocketType, SocketProtocol, SocketProtocol)] = [
             (.inet, .stream, .default, .tcp), (.inet6, .stream, .default, .tcp),
             (.inet, .datagram, .default, .udp), (.inet6, .datagram, .udpLite, .udpLite),
-            (.inet, .raw, .icmp, .icmp), (.unix, .stream, .default, .default),
+            (.netlink, .raw, .default, .default), (.unix, .stream, .default, .default),
             (.unix, .datagram, .default, .default), (.unix, .sequencedPacket, .default, .default),
-        ]
+        ] + (Privilege.rawSockets.isHeld ? [(.inet, .raw, .icmp, .icmp)] : [])
         for (domain, type, requested, reported) in cases {
             let socket = try Socket(domain, type, requested)
             defer { try? socket.close() }
@@ -479,10 +508,11 @@ struct IPOptionTests {
         try roundTrip(udp, .multicastAll, false)
         for option: SocketOption<Bool> in [
             .receivePacketInfo, .receiveTypeOfService, .receiveTimeToLive, .receiveErrors, .freeBind,
-            .transparent, .bindAddressNoPort, .receiveOriginalDestinationAddress,
+            .bindAddressNoPort, .receiveOriginalDestinationAddress,
         ] {
             try roundTrip(udp, option, true)
         }
+        try privileged("IP_TRANSPARENT", anyOf: [.netRaw, .netAdmin]) { try roundTrip(udp, .transparent, true) }
         try roundTrip(udp, .pathMTUDiscovery, .do)
         try roundTrip(udp, .pathMTUDiscovery, .probe)
         try roundTrip(udp, .pathMTUDiscovery, .dont)
@@ -496,7 +526,7 @@ struct IPOptionTests {
         try roundTrip(tcp, .bindAddressNoPort, true)
     }
 
-    @Test func headerIncludedOnRawSocket() throws {
+    @Test(.requires(.rawSockets)) func headerIncludedOnRawSocket() throws {
         let raw = try Socket(.inet, .raw, .udp)
         defer { try? raw.close() }
         try roundTrip(raw, .headerIncluded, true)
@@ -536,10 +566,11 @@ struct IPOptionTests {
         try roundTrip(udp, .ipv6MulticastAll, false)
         for option: SocketOption<Bool> in [
             .ipv6ReceiveTrafficClass, .ipv6ReceiveHopLimit, .ipv6ReceivePacketInfo, .ipv6ReceiveErrors,
-            .ipv6DontFragment, .ipv6ReceivePathMTU, .ipv6FreeBind, .ipv6Transparent,
+            .ipv6DontFragment, .ipv6ReceivePathMTU, .ipv6FreeBind,
         ] {
             try roundTrip(udp, option, true)
         }
+        try privileged("IPV6_TRANSPARENT", anyOf: [.netRaw, .netAdmin]) { try roundTrip(udp, .ipv6Transparent, true) }
         try roundTrip(udp, .ipv6PathMTUDiscovery, .do)
         try roundTrip(udp, .ipv6PathMTUDiscovery, .interface)
         expectErrno(ENODEV) { () throws(SocketError) in try udp.set(.ipv6MulticastInterface, 999_999) }
@@ -571,7 +602,7 @@ struct IPOptionTests {
         }
     }
 
-    @Test func ipv6ChecksumOnRawSocket() throws {
+    @Test(.requires(.rawSockets)) func ipv6ChecksumOnRawSocket() throws {
         let raw = try Socket(.inet6, .raw, .udp)
         defer { try? raw.close() }
         try roundTrip(raw, .ipv6HeaderIncluded, true)
@@ -792,7 +823,7 @@ private func openReceivers(_ count: Int, _ domain: SocketDomain, in namespace: N
 
 @Suite(.noDescriptorLeaks())
 struct MulticastTests {
-    @Test func ipv4MembershipOverVeth() throws {
+    @Test(.requires(.networkNamespaces)) func ipv4MembershipOverVeth() throws {
         let namespace = try NetworkNamespace.withVeth(address: "10.77.0.1/30")
         defer { namespace.delete() }
         let local = IPv4Address(10, 77, 0, 1)
@@ -870,7 +901,7 @@ struct MulticastTests {
         #expect(try namespace.igmpUsers(of: group1, on: "mcA") == nil)
     }
 
-    @Test func ipv4SourceSpecificMembership() throws {
+    @Test(.requires(.networkNamespaces)) func ipv4SourceSpecificMembership() throws {
         let namespace = try NetworkNamespace.withVeth(address: "10.77.0.1/30")
         defer { namespace.delete() }
         let local = IPv4Address(10, 77, 0, 1)
@@ -907,7 +938,7 @@ struct MulticastTests {
         }
     }
 
-    @Test func ipv6MembershipOverVeth() throws {
+    @Test(.requires(.networkNamespaces)) func ipv6MembershipOverVeth() throws {
         let namespace = try NetworkNamespace.withVeth(address: "fd77::1/64")
         defer { namespace.delete() }
         let index = try #require(try namespace.enter { Syscall.interfaceIndex(name: "mcA") })

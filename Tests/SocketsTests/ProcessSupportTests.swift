@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import Sockets
+import SocketSyscalls
 import Synchronization
 import Testing
 
@@ -46,6 +47,24 @@ struct ProcessSupportTests {
         thread.start()
         #expect(done.wait(timeout: .now() + 10) == .success)
         #expect(try result.withLock { $0 }?.get() == SIGUSR1)
+    }
+
+    @Test func raisingTheDescriptorLimitReachesTheHardLimit() throws {
+        let original = try Syscall.descriptorLimits()
+        // Lowered first, so that the call has something to raise whatever ran before (the
+        // test support raises it too); put back as found afterwards.
+        let lowered: UInt64 = 256
+        try #require(original.hard > lowered, "the hard limit (\(original.hard)) leaves nothing to raise")
+        try Syscall.setDescriptorLimits(soft: lowered, hard: original.hard)
+        defer { try? Syscall.setDescriptorLimits(soft: original.soft, hard: original.hard) }
+        #expect(try Syscall.descriptorLimits().soft == lowered)
+
+        #expect(try ProcessSupport.raiseDescriptorLimit() == Int(clamping: original.hard))
+        let raised = try Syscall.descriptorLimits()
+        #expect(raised.soft == original.hard)
+        #expect(raised.hard == original.hard, "the hard limit is left alone")
+        // Again: nothing left to raise, same answer.
+        #expect(try ProcessSupport.raiseDescriptorLimit() == Int(clamping: original.hard))
     }
 
     @Test func invalidSignalsFailInsteadOfWaitingForEver() {

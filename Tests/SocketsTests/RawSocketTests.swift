@@ -49,7 +49,7 @@ struct RawSocketTests {
         #expect(ICMP.checksum(message) == 0, "a message with its checksum sums to zero")
     }
 
-    @Test func rawICMPEchoToLoopback() throws {
+    @Test(.requires(.rawSockets)) func rawICMPEchoToLoopback() throws {
         let socket = try Socket(.inet, .raw, .icmp)
         try CoreTest.setTimeouts(socket, milliseconds: 2_000)
         let identifier = UInt16.random(in: 1...0xFFFF)
@@ -80,7 +80,7 @@ struct RawSocketTests {
         #expect(from == .ipv4(.loopback, port: 0))
     }
 
-    @Test func rawICMPv6EchoToLoopback() throws {
+    @Test(.requires(.rawSockets)) func rawICMPv6EchoToLoopback() throws {
         let socket = try Socket(.inet6, .raw, .icmpv6)
         try CoreTest.setTimeouts(socket, milliseconds: 2_000)
         let identifier = UInt16.random(in: 1...0xFFFF)
@@ -143,7 +143,7 @@ struct RawSocketTests {
         init(_ description: String) { self.description = description }
     }
 
-    @Test func pingSocketsInsideOwnNamespace() throws {
+    @Test(.requires(.networkNamespaces)) func pingSocketsInsideOwnNamespace() throws {
         let hostRange = CoreTest.readSmallFile("/proc/sys/net/ipv4/ping_group_range")
         let outcome = try inOwnNetworkNamespace { () throws -> [String] in
             // This sysctl is per namespace: allow every group here, and only here.

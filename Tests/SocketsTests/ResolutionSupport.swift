@@ -98,7 +98,7 @@ enum PrivateResolver {
 
     /// Why the private resolver cannot work here, or `nil` when it can.
     static let unavailableReason: String? = {
-        if geteuid() != 0 { return "needs root to create a network namespace" }
+        if !Privilege.networkNamespaces.isHeld { return Privilege.networkNamespaces.requirement }
         guard case .v4 = nameserver else { return "the first nameserver in /etc/resolv.conf is not an IPv4 address" }
         if access("/var/run/nscd/socket", F_OK) == 0 { return "nscd runs here and would answer lookups from outside the namespace" }
         let hostsSources = databaseLines("/etc/nsswitch.conf").first { $0.first == "hosts:" }?.dropFirst() ?? []

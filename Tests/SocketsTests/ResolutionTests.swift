@@ -526,7 +526,7 @@ struct ResolutionTests {
         #expect(try hostName() == (try runPython("import socket; print(socket.gethostname())")).trimmingCharacters(in: .newlines))
     }
 
-    @Test(.enabled(if: geteuid() == 0, "needs root for a UTS namespace"))
+    @Test(.requires(.utsNamespace))
     func setHostNameInAPrivateUTSNamespace() async throws {
         let before = try hostName()
         let newName = "resolution-\(getpid())-\(UInt16.random(in: 0...UInt16.max))"

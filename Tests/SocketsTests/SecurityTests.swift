@@ -44,7 +44,7 @@ struct SecurityTests {
             add(name, try Socket(domain, type, proto))
         }
         add("non-blocking TCP", try Socket(.inet, .stream, nonBlocking: true))
-        if getuid() == 0 {
+        if Privilege.rawSockets.isHeld {
             add("raw ICMP", try Socket(.inet, .raw, .icmp))
             add("AF_PACKET", try Socket(.packet, .raw, .default))
         }
@@ -255,7 +255,7 @@ struct SecurityTests {
 
     /// Another user (nobody, through `setpriv`) can connect only when the mode lets it, and
     /// `SO_PEERCRED` then names that user and process.
-    @Test(.enabled(if: getuid() == 0 && access("/usr/bin/setpriv", X_OK) == 0, "needs root and setpriv (util-linux)"))
+    @Test(.requires(.otherUsers), .enabled(if: access("/usr/bin/setpriv", X_OK) == 0, "needs setpriv (util-linux)"))
     func anotherUserConnectsOnlyWhenTheModeAllowsAndPeerCredentialsNameIt() throws {
         try withSharedDirectory { directory in
             let script = """
