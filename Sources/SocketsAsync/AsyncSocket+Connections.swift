@@ -8,10 +8,11 @@ extension AsyncSocket {
     /// `bind`, `listen`, registered with `loop`.
     /// - Parameters:
     ///   - address: where to listen; port 0 picks a free port (read it with ``localAddress()``).
-    ///   - type: ``SocketType/stream`` or ``SocketType/sequencedPacket``.
+    ///   - type: `SocketType.stream` or `SocketType.sequencedPacket`.
     ///   - backlog: the queue of connections not yet accepted.
     ///   - reusePort: set `SO_REUSEPORT`, so that several sockets (one per loop) can listen on
     ///     the same port and the kernel spreads connections among them.
+    ///   - loop: the event loop to register the listening socket with.
     public static func listen(
         on address: SocketAddress, type: SocketType = .stream, backlog: Int = 1024, reusePort: Bool = false,
         loop: EventLoop = .shared
@@ -32,7 +33,7 @@ extension AsyncSocket {
     }
 
     /// Opens a datagram socket bound to `address` (`socket`, `bind`), registered with `loop`.
-    /// Port 0 picks a free port; ``UnixSocketAddress/unnamed`` autobinds a Unix socket.
+    /// Port 0 picks a free port; `UnixSocketAddress.unnamed` autobinds a Unix socket.
     public static func bind(
         datagram address: SocketAddress, protocol: SocketProtocol = .default, loop: EventLoop = .shared
     ) throws(SocketError) -> AsyncSocket {
@@ -104,7 +105,7 @@ extension AsyncSocket {
     ///     Task(executorPreference: connection.loop) { ... }
     /// }
     /// ```
-    /// - Parameter loop: the loop to register connections with (this socket's by default).
+    /// - Parameter target: the loop to register connections with (this socket's by default).
     public func connections(loop target: EventLoop? = nil) -> Connections {
         Connections(listener: self, loop: target)
     }
@@ -114,7 +115,7 @@ extension AsyncSocket {
     /// Connects: a non-blocking `connect(2)`, then waits until it finishes and reads its
     /// outcome (`SO_ERROR`).
     /// - Throws: the connect's error (`ECONNREFUSED`, `ENETUNREACH`, ...), naming the address;
-    ///   ``SocketError/Reason/timedOut`` at the deadline (or the socket's write deadline).
+    ///   `SocketError.Reason.timedOut` at the deadline (or the socket's write deadline).
     ///   A Unix socket whose listener's backlog is full fails at once with `EAGAIN`.
     public func connect(to address: SocketAddress, deadline: ContinuousClock.Instant? = nil) async throws(SocketError) {
         if try socket.tryConnect(to: address) { return }
@@ -175,7 +176,7 @@ extension AsyncSocket {
     /// ...); each attempt gets `attemptDelay` (250 ms) before the next one starts, and a
     /// failed attempt starts the next at once. The first to connect wins; the others are
     /// cancelled and closed.
-    /// - Throws: the lookup's error (``SocketError/Reason/addressInfo(code:systemError:)``), or
+    /// - Throws: the lookup's error (`SocketError.Reason.addressInfo(code:systemError:)`), or
     ///   when every attempt failed, the first attempt's error.
     public static func connect(
         host: String, port: UInt16, type: SocketType = .stream, deadline: ContinuousClock.Instant? = nil,

@@ -23,10 +23,10 @@ extension AsyncSocket {
         }
     }
 
-    /// Receives up to ``DatagramBatch/capacity`` datagrams in one `recvmmsg(2)` call (with
+    /// Receives up to `DatagramBatch.capacity` datagrams in one `recvmmsg(2)` call (with
     /// `MSG_CMSG_CLOEXEC`), waiting for the first to arrive; those already queued behind it
     /// come in the same call.
-    /// - Returns: the number received, also ``DatagramBatch/count``.
+    /// - Returns: the number received, also `DatagramBatch.count`.
     public func receiveBatch(
         into batch: DatagramBatch, flags: MessageFlags = .waitForOne, deadline: ContinuousClock.Instant? = nil
     ) async throws(SocketError) -> Int {
@@ -44,8 +44,8 @@ extension AsyncSocket {
 
     /// Gathers buffers into one message (`sendmsg(2)` with `MSG_NOSIGNAL`), optionally to an
     /// address and with control messages, waiting for room: descriptors
-    /// (``ControlMessage/descriptors(_:)``), the source address of a reply
-    /// (``ControlMessage/ipv4PacketInfo(_:)``), a GSO segment size, and so on.
+    /// (`ControlMessage.descriptors(_:)`), the source address of a reply
+    /// (`ControlMessage.ipv4PacketInfo(_:)`), a GSO segment size, and so on.
     /// - Returns: the number of bytes sent.
     public func sendMessage(
         _ buffers: [UnsafeRawBufferPointer], to address: SocketAddress? = nil, controlMessages: [ControlMessage] = [],
@@ -71,7 +71,7 @@ extension AsyncSocket {
     /// Receives one message (`recvmsg(2)`) into `buffers`, with its sender, flags and, when
     /// `controlBuffer` gives them room, its control messages (then with `MSG_CMSG_CLOEXEC`),
     /// waiting for one to arrive. Received descriptors are owned by the result: those that did
-    /// not fit were closed by the kernel (the result says ``ReceivedMessage/isControlTruncated``).
+    /// not fit were closed by the kernel (the result says `ReceivedMessage.isControlTruncated`).
     public func receiveMessage(
         into buffers: [UnsafeMutableRawBufferPointer], controlBuffer: ControlMessageBuffer? = nil, flags: MessageFlags = [],
         deadline: ContinuousClock.Instant? = nil
@@ -97,7 +97,7 @@ extension AsyncSocket {
     /// Sends descriptors over a Unix socket (`sendmsg(2)` with `SCM_RIGHTS`), carried by
     /// `bytes`, waiting for room; on a stream socket all of `bytes` is sent. The descriptors
     /// stay open and owned by the caller: the receiver gets duplicates.
-    /// - Throws: ``SocketError/Reason/invalidArgument(_:)`` for no descriptors, more than 253,
+    /// - Throws: `SocketError.Reason.invalidArgument(_:)` for no descriptors, more than 253,
     ///   a negative one, or empty `bytes`.
     public func sendDescriptors(_ fds: [CInt], bytes: [UInt8] = [0], deadline: ContinuousClock.Instant? = nil) async throws(SocketError) {
         guard !bytes.isEmpty else {

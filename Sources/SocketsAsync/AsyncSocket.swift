@@ -5,7 +5,7 @@ import Synchronization
 /// instead, until the socket is ready, a deadline passes, the task is cancelled, or the
 /// socket is closed.
 ///
-/// It wraps any ``Socket`` (TCP, UDP, Unix stream/datagram/seqpacket, raw, ...), like tokio's
+/// It wraps any `Socket` (TCP, UDP, Unix stream/datagram/seqpacket, raw, ...), like tokio's
 /// `AsyncFd`: ``io(_:deadline:_:)`` turns any non-blocking `try...` call of the core into an
 /// async one, and the methods here (``receive(into:flags:deadline:)``,
 /// ``sendAll(_:flags:deadline:)-(UnsafeRawBufferPointer,_,_)``, ``accept(loop:deadline:)``,
@@ -20,12 +20,12 @@ import Synchronization
 ///   ``setWriteDeadline(_:)`` set one for every read or write, waiting ones included (like
 ///   Go's). A deadline only limits waiting: an operation that can complete at once does,
 ///   even past its deadline.
-///   An operation whose deadline passes fails with ``SocketError/Reason/timedOut``; the
+///   An operation whose deadline passes fails with `SocketError.Reason.timedOut`; the
 ///   socket stays usable.
 /// - Cancellation: cancelling the task of a waiting operation ends the wait at once with a
-///   ``SocketError`` whose errno is `ECANCELED` (``SocketError/isCancellation``); the socket
+///   `SocketError` whose errno is `ECANCELED` (`SocketError.isCancellation`); the socket
 ///   stays usable.
-/// - ``close()`` wakes every waiting operation with ``SocketError/Reason/closed``.
+/// - ``close()`` wakes every waiting operation with `SocketError.Reason.closed`.
 ///
 /// Any task can use it; tasks that prefer its loop as their executor
 /// (`Task(executorPreference: socket.loop)`) resume without a thread switch.
@@ -43,7 +43,7 @@ public final class AsyncSocket: Sendable, CustomStringConvertible {
     /// Registers a socket with a loop, making it non-blocking (`O_NONBLOCK`).
     ///
     /// The socket must stay open while registered: close it with ``close()`` (which
-    /// deregisters it first), not with ``Socket/close()``.
+    /// deregisters it first), not with `Socket.close()`.
     /// - Parameters:
     ///   - socket: any open socket.
     ///   - loop: the loop to register with; ``EventLoop/shared`` by default.
@@ -111,7 +111,7 @@ public final class AsyncSocket: Sendable, CustomStringConvertible {
     public var isClosed: Bool { registration.ended != nil || socket.isClosed }
 
     /// Closes the socket: wakes every waiting operation (they fail with
-    /// ``SocketError/Reason/closed``), removes it from the loop, then closes the descriptor.
+    /// `SocketError.Reason.closed`), removes it from the loop, then closes the descriptor.
     /// Idempotent.
     public func close() throws(SocketError) {
         registration.end(.closed)
@@ -143,7 +143,7 @@ public final class AsyncSocket: Sendable, CustomStringConvertible {
     public var writeDeadline: ContinuousClock.Instant? { registration.socketDeadline(.write) }
 
     /// Sets a deadline for every read: a read that would wait past it fails with
-    /// ``SocketError/Reason/timedOut``, including reads waiting now. `nil` removes it.
+    /// `SocketError.Reason.timedOut`, including reads waiting now. `nil` removes it.
     /// Like Go's `SetReadDeadline`, it is absolute: set a new one to extend it.
     public func setReadDeadline(_ deadline: ContinuousClock.Instant?) {
         registration.setSocketDeadline(.read, deadline)
@@ -181,8 +181,8 @@ public final class AsyncSocket: Sendable, CustomStringConvertible {
     ///     try connection.socket.tryReceiveMessage(into: buffers, controlCapacity: 64)
     /// }
     /// ```
-    /// - Throws: what `attempt` throws; ``SocketError/Reason/timedOut`` at the deadline;
-    ///   `ECANCELED` when the task is cancelled while waiting; ``SocketError/Reason/closed``
+    /// - Throws: what `attempt` throws; `SocketError.Reason.timedOut` at the deadline;
+    ///   `ECANCELED` when the task is cancelled while waiting; `SocketError.Reason.closed`
     ///   when the socket is closed.
     public func io<R>(
         _ interest: Interest, deadline: ContinuousClock.Instant? = nil,

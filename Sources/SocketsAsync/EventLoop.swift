@@ -217,7 +217,7 @@ public final class EventLoop: TaskExecutor, SerialExecutor, @unchecked Sendable,
     // MARK: Shutting down
 
     /// Stops the loop: every operation waiting on one of its sockets fails
-    /// (``SocketError/Reason/closed``), queued jobs run, the thread ends and the loop's
+    /// (`SocketError.Reason.closed`), queued jobs run, the thread ends and the loop's
     /// epoll and eventfd descriptors are closed. Idempotent.
     ///
     /// From another thread, returns once the thread has ended. From the loop's own thread

@@ -34,7 +34,7 @@ public final class SocketServer: Sendable {
     /// Opens the listening sockets.
     /// - Parameters:
     ///   - address: where to listen; port 0 picks a free port, shared by every loop.
-    ///   - type: ``SocketType/stream`` or ``SocketType/sequencedPacket``.
+    ///   - type: `SocketType.stream` or `SocketType.sequencedPacket`.
     ///   - loops: the loops to serve on (one listener each); `[EventLoop.shared]` by default.
     ///   - backlog: each listener's queue of connections not yet accepted.
     public init(
@@ -124,7 +124,7 @@ public final class SocketServer: Sendable {
 
     /// Stops accepting (the listeners are closed) and gives the current connections until
     /// `gracePeriod` from now to finish: past it, their waiting reads and writes fail with
-    /// ``SocketError/Reason/timedOut`` (their read and write deadlines are set to it).
+    /// `SocketError.Reason.timedOut` (their read and write deadlines are set to it).
     /// ``run(_:)`` returns when the last handler has ended.
     public func shutdown(gracePeriod: Duration = .seconds(10)) {
         let deadline = ContinuousClock.now.advanced(by: gracePeriod)

@@ -56,8 +56,12 @@ public final class SplicePipe: Sendable {
     }
 
     /// Moves up to `count` bytes from a file into the pipe: `splice(2)`.
-    /// - Parameter offset: where to read in the file, advanced by the bytes moved; `nil` to
-    ///   read at (and advance) the file position.
+    /// - Parameters:
+    ///   - file: an open file descriptor to read from.
+    ///   - offset: where to read in the file, advanced by the bytes moved; `nil` to read at
+    ///     (and advance) the file position.
+    ///   - count: the most bytes to move.
+    ///   - flags: `SPLICE_F_*` flags; ``SpliceFlags/move`` by default.
     /// - Returns: the bytes moved; 0 at the end of the file.
     public func splice(fromFile file: CInt, offset: inout Int64?, count: Int, flags: SpliceFlags = .move) throws(SocketError) -> Int {
         let count = try Socket.validLength(count, operation: "splice", limit: Int(Int32.max))
@@ -65,8 +69,13 @@ public final class SplicePipe: Sendable {
     }
 
     /// Moves up to `count` bytes from the pipe into a file: `splice(2)`.
-    /// - Parameter offset: where to write in the file, advanced by the bytes moved; `nil` to
-    ///   write at (and advance) the file position.
+    /// - Parameters:
+    ///   - file: an open file descriptor to write to.
+    ///   - offset: where to write in the file, advanced by the bytes moved; `nil` to write at
+    ///     (and advance) the file position.
+    ///   - count: the most bytes to move.
+    ///   - flags: `SPLICE_F_*` flags; ``SpliceFlags/move`` by default.
+    /// - Returns: the bytes moved.
     public func splice(toFile file: CInt, offset: inout Int64?, count: Int, flags: SpliceFlags = .move) throws(SocketError) -> Int {
         let count = try Socket.validLength(count, operation: "splice", limit: Int(Int32.max))
         return try Self.splice(from: readEnd, to: file, offset: &offset, count: count, flags: flags)
@@ -162,6 +171,7 @@ extension Socket {
     /// for each call (the process's disposition is left alone): a closed peer gives `EPIPE`.
     /// - Parameters:
     ///   - file: an open file descriptor, read from `offset` (its position is not moved).
+    ///   - offset: where in the file to start.
     ///   - count: how many bytes to send; `nil` for all up to the end of the file.
     /// - Returns: the bytes sent, fewer than `count` only when the file ended first.
     public func sendFile(from file: CInt, offset: Int64 = 0, count: Int64? = nil) throws(SocketError) -> Int64 {

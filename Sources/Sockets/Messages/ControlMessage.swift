@@ -6,14 +6,14 @@ public import SystemPackage
 /// One control (ancillary) message, the typed form of a `cmsghdr` record that `sendmsg(2)`
 /// takes and `recvmsg(2)` gives.
 ///
-/// Send them with ``Socket/sendMessage(_:to:controlMessages:flags:)``; receive them with
+/// Send them with ``Socket/sendMessage(_:to:controlMessages:flags:)-([UInt8],_,_,_)``; receive them with
 /// ``Socket/receiveMessage(into:controlBuffer:flags:)`` after setting the options that ask
 /// for them (``SocketOption/receivePacketInfo``, ``SocketOption/receiveTimeToLive``,
-/// ``SocketOption/timestampNanoseconds``, ...). ``encode(_:into:)`` and ``decode(_:)`` convert to and
+/// ``SocketOption/timestampNanoseconds``, ...). ``encode(_:into:)`` and ``decode(_:)-([UInt8])`` convert to and
 /// from the raw bytes with the kernel's alignment (`CMSG_SPACE`, `CMSG_LEN`).
 public enum ControlMessage: Sendable, Equatable, CustomStringConvertible {
     /// `SCM_RIGHTS` to send: descriptors the caller owns and keeps open until the send returns
-    /// (the receiver gets its own duplicates). ``decode(_:)`` also gives this case, with
+    /// (the receiver gets its own duplicates). ``decode(_:)-([UInt8])`` also gives this case, with
     /// numbers that only mean something if they were just received by this process.
     case descriptors([CInt])
     /// `SCM_RIGHTS` received by this library's `receiveMessage`: descriptors this process now

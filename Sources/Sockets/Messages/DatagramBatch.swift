@@ -95,6 +95,7 @@ public final class DatagramBatch {
 
     /// Adds a datagram of `byteCount` bytes written in place by `fill`, without a copy.
     /// - Parameters:
+    ///   - byteCount: the datagram's length, at most ``maximumDatagramSize``.
     ///   - address: the destination; `nil` on a connected socket.
     ///   - controlMessages: control messages for this datagram only (for example
     ///     ``ControlMessage/segmentSize(_:)`` or ``ControlMessage/ipv4PacketInfo(_:)``).

@@ -13,7 +13,7 @@ import SystemPackage
 /// The predefined keys live in constrained extensions (`SocketOption<Bool>.reuseAddress`,
 /// `SocketOption<Int>.receiveBufferSize`, ...). Options the kernel only reports are
 /// ``ReadOnlySocketOption``s; the two it only accepts are ``WriteOnlySocketOption``s; so a
-/// wrong direction does not compile. For anything not listed, use the ``init(level:name:cName:)``
+/// wrong direction does not compile. For anything not listed, use the `init(level:name:cName:)`
 /// initialisers or the raw ``Socket/getOption(level:name:maxLength:)``.
 public struct SocketOption<Value: Sendable>: Sendable, CustomStringConvertible {
     /// The protocol level: `SOL_SOCKET`, `IPPROTO_TCP`, `IPPROTO_IP`, `IPPROTO_IPV6`, ...

@@ -23,7 +23,7 @@ public struct EpollEvents: OptionSet, Hashable, Sendable, CustomStringConvertibl
     public static let hangUp = EpollEvents(rawValue: EPOLLHUP.rawValue)
     /// `EPOLLET`: edge-triggered; report only changes, so read until `EAGAIN` (or a short read).
     public static let edgeTriggered = EpollEvents(rawValue: EPOLLET.rawValue)
-    /// `EPOLLONESHOT`: report once, then disable until re-armed with ``Epoll/modify(_:events:data:)``.
+    /// `EPOLLONESHOT`: report once, then disable until re-armed with ``Epoll/modify(_:events:data:)-(Socket,_,_)``.
     public static let oneShot = EpollEvents(rawValue: EPOLLONESHOT.rawValue)
     /// `EPOLLEXCLUSIVE`: wake only one of several epoll instances waiting on the descriptor.
     public static let exclusive = EpollEvents(rawValue: EPOLLEXCLUSIVE.rawValue)
@@ -181,7 +181,9 @@ public final class Epoll: Sendable {
     ///
     /// A wait interrupted by a signal (`EINTR`) goes on with the time left, so it returns
     /// early only with events. `epoll_wait` counts in milliseconds: the timeout is rounded up.
-    /// - Parameter timeout: `nil` waits until an event; `.zero` (or less) only checks.
+    /// - Parameters:
+    ///   - buffer: receives the events; its capacity is the most one call returns.
+    ///   - timeout: `nil` waits until an event; `.zero` (or less) only checks.
     /// - Returns: the number of events stored in `buffer` (also `buffer.count`); 0 when the
     ///   time ran out.
     /// - Throws: ``SocketError/Reason/closed`` if the instance is closed, also when

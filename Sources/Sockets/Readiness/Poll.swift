@@ -114,7 +114,9 @@ extension Socket {
     /// if try socket.poll(.readable, timeout: .seconds(1)).contains(.readable) { ... }
     /// ```
     ///
-    /// - Parameter timeout: `nil` waits until an event; `.zero` (or less) only checks.
+    /// - Parameters:
+    ///   - events: the events to wait for (``PollEvents/readable``, ``PollEvents/writable``, ...).
+    ///   - timeout: `nil` waits until an event; `.zero` (or less) only checks.
     /// - Returns: the events that happened (``PollEvents/error`` and ``PollEvents/hangUp``
     ///   may be among them though not asked for); empty when the time ran out.
     /// - Throws: ``SocketError/Reason/closed`` if the socket is closed.
