@@ -49,6 +49,17 @@ struct SyncAsyncPairsTests {
                 #expect(try await asyncSide.receive(into: five, deadline: deadline) == 5)
                 _ = try await asyncSide.send(UnsafeRawBufferPointer(five), deadline: deadline)
                 #expect(try syncSide.receive(into: five) == 5)
+                // the safe forms: spans out, arrays and output spans in
+                #expect(try syncSide.send(hello.span.bytes) == 5)
+                var appended: [UInt8] = []
+                #expect(try await asyncSide.receive(appendingTo: &appended, maxLength: 5, deadline: deadline) == 5)
+                #expect(try await asyncSide.send(hello.span.bytes, deadline: deadline) == 5)
+                #expect(try syncSide.receive(appendingTo: &appended, maxLength: 5) == 5)
+                try syncSide.sendAll(hello.span.bytes)
+                try await asyncSide.sendAll(hello.span.bytes, deadline: deadline)
+                #expect(try syncSide.receive(appendingTo: &appended, maxLength: 5) == 5)
+                #expect(try await asyncSide.receive(appendingTo: &appended, maxLength: 5, deadline: deadline) == 5)
+                #expect(appended == hello + hello + hello + hello)
                 // sendMessage / receiveMessage(maxLength:), with control messages
                 _ = try syncSide.sendMessage(hello, controlMessages: [.credentials(.current)])
                 let control = try ControlMessageBuffer()
