@@ -5,8 +5,8 @@ extension AsyncSocket {
 
     /// Receives into a buffer: `recv(2)`, waiting while there is nothing to read.
     /// - Returns: the bytes stored; 0 at end-of-file (or for an empty datagram).
-    /// - Throws: ``SocketError``: `ECONNRESET` when the peer reset the connection,
-    ///   ``SocketError/Reason/timedOut``, `ECANCELED`, ``SocketError/Reason/closed``.
+    /// - Throws: `SocketError`: `ECONNRESET` when the peer reset the connection,
+    ///   `SocketError.Reason.timedOut`, `ECANCELED`, `SocketError.Reason.closed`.
     public func receive(
         into buffer: UnsafeMutableRawBufferPointer, flags: MessageFlags = [], deadline: ContinuousClock.Instant? = nil
     ) async throws(SocketError) -> Int {
@@ -183,7 +183,7 @@ extension AsyncSocket {
 
     /// Receives a datagram and its sender: `recvfrom(2)`.
     /// - Returns: the bytes stored (the datagram's full length when `flags` holds
-    ///   ``MessageFlags/truncated``) and the sender (`nil` when the kernel gives none).
+    ///   `MessageFlags.truncated`) and the sender (`nil` when the kernel gives none).
     public func receiveFrom(
         into buffer: UnsafeMutableRawBufferPointer, flags: MessageFlags = [], deadline: ContinuousClock.Instant? = nil
     ) async throws(SocketError) -> (byteCount: Int, sender: SocketAddress?) {

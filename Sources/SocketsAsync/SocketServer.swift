@@ -9,10 +9,11 @@ import Synchronization
 /// ```swift
 /// let server = try SocketServer(on: .ipv4(.loopback, port: 8080))
 /// Task { await server.run { connection, peer in
-///     let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 4096, alignment: 1)
-///     defer { buffer.deallocate() }
-///     while case let count = try await connection.receive(into: buffer), count > 0 {
-///         try await connection.sendAll(UnsafeRawBufferPointer(rebasing: buffer[..<count]))
+///     var buffer: [UInt8] = []
+///     buffer.reserveCapacity(4096)
+///     while try await connection.receive(appendingTo: &buffer, maxLength: 4096) > 0 {
+///         try await connection.sendAll(buffer.span.bytes)
+///         buffer.removeAll(keepingCapacity: true)
 ///     }
 /// } }
 /// // later

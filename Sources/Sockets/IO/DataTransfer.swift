@@ -28,7 +28,8 @@ extension Socket {
     // MARK: send
 
     /// Sends bytes: `send(2)` with `MSG_NOSIGNAL` added. Returns how many were sent, which on
-    /// a stream socket can be fewer than asked (see ``sendAll(_:flags:)``).
+    /// a stream socket can be fewer than asked (see
+    /// ``sendAll(_:flags:)-(UnsafeRawBufferPointer,_)``).
     /// - Throws: ``SocketError``; on a non-blocking socket that would block,
     ///   ``SocketError/isWouldBlock`` is true.
     public func send(_ buffer: UnsafeRawBufferPointer, flags: MessageFlags = []) throws(SocketError) -> Int {
