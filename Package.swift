@@ -16,6 +16,10 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        // Only for `swift package generate-documentation` (scripts/build-docs.sh): a command
+        // plugin that no target depends on, so it adds no library to the builds of packages
+        // that use this one.
+        .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
     ],
     targets: [
         // Only what Swift cannot express: macros (CMSG_*, FD_SET), headers Glibc's module lacks.

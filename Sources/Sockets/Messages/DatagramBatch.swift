@@ -11,7 +11,7 @@ import SystemPackage
 /// so a loop of ``Socket/receiveBatch(into:flags:)`` and ``Socket/sendBatch(_:from:flags:)``
 /// runs without per-datagram allocation.
 ///
-/// To send, ``append(_:to:controlMessages:)-(UnsafeRawBufferPointer,_,_)`` datagrams, then
+/// To send, ``append(_:to:controlMessages:)-([UInt8],_,_)`` datagrams, then
 /// call ``Socket/sendBatch(_:from:flags:)``; ``removeAll()`` empties the batch for reuse.
 /// After ``Socket/receiveBatch(into:flags:)``, the first ``count`` entries hold the datagrams,
 /// read with ``withBytes(at:_:)``, ``address(at:)``, ``flags(at:)`` and
