@@ -127,7 +127,7 @@ public struct MessageFlags: OptionSet, Hashable, Sendable, CustomStringConvertib
     public let rawValue: Int32
     public init(rawValue: Int32) { self.rawValue = rawValue }
 
-    /// `MSG_OOB`: out-of-band (TCP urgent) data.
+    /// `MSG_OOB`: out-of-band (TCP urgent) data; received, the message is the urgent byte.
     public static let outOfBand = MessageFlags(rawValue: Int32(MSG_OOB))
     /// `MSG_PEEK`: return data without removing it from the queue.
     public static let peek = MessageFlags(rawValue: Int32(MSG_PEEK))
@@ -140,7 +140,10 @@ public struct MessageFlags: OptionSet, Hashable, Sendable, CustomStringConvertib
     public static let truncated = MessageFlags(rawValue: Int32(MSG_TRUNC))
     /// `MSG_DONTWAIT`: do not block for this call only.
     public static let dontWait = MessageFlags(rawValue: Int32(MSG_DONTWAIT))
-    /// `MSG_EOR`: end of record (sequenced-packet sockets).
+    /// `MSG_EOR`: end of record. Sent on TCP, later data stays out of the record's last
+    /// segment. Linux reports it on receive for SCTP and vsock sequenced packets; an `AF_UNIX`
+    /// `SOCK_SEQPACKET` receive returns one record from its start per call and does not set it
+    /// (only ``truncated`` when the record did not fit).
     public static let endOfRecord = MessageFlags(rawValue: Int32(MSG_EOR))
     /// `MSG_WAITALL`: block until the whole buffer is filled (or EOF, error, signal).
     public static let waitAll = MessageFlags(rawValue: Int32(MSG_WAITALL))
@@ -150,15 +153,20 @@ public struct MessageFlags: OptionSet, Hashable, Sendable, CustomStringConvertib
     public static let errorQueue = MessageFlags(rawValue: Int32(MSG_ERRQUEUE))
     /// `MSG_NOSIGNAL`: no `SIGPIPE` on a broken connection. Always added on every send.
     public static let noSignal = MessageFlags(rawValue: Int32(MSG_NOSIGNAL))
-    /// `MSG_MORE`: more data follows; hold the segment (like `TCP_CORK` for one call).
+    /// `MSG_MORE`: more data follows. TCP holds the bytes back (like `TCP_CORK`, at most
+    /// 200 ms) until a send without it; UDP adds them to one datagram, sent by the first send
+    /// without it.
     public static let more = MessageFlags(rawValue: Int32(MSG_MORE))
     /// `MSG_WAITFORONE`: for `recvmmsg`, block only for the first message.
     public static let waitForOne = MessageFlags(rawValue: Int32(MSG_WAITFORONE))
-    /// `MSG_FASTOPEN`: send data in the SYN (TCP Fast Open).
+    /// `MSG_FASTOPEN`: connect and send data in the SYN (TCP Fast Open); see
+    /// ``Socket/sendFastOpen(_:to:)-(UnsafeRawBufferPointer,_)``.
     public static let fastOpen = MessageFlags(rawValue: Int32(MSG_FASTOPEN))
     /// `MSG_CMSG_CLOEXEC`: descriptors received with `SCM_RIGHTS` are close-on-exec.
     public static let controlCloseOnExec = MessageFlags(rawValue: Int32(MSG_CMSG_CLOEXEC))
-    /// `MSG_ZEROCOPY`: send without copying (needs `SO_ZEROCOPY`).
+    /// `MSG_ZEROCOPY`: send without copying. Needs ``SocketOption/zeroCopy`` (`SO_ZEROCOPY`),
+    /// without which it is ignored; the buffer must then stay unchanged until the error queue
+    /// reports the send complete (``ExtendedError/zeroCopyCompletion``).
     public static let zeroCopy = MessageFlags(rawValue: 0x4000000)
 
     public var description: String {

@@ -21,8 +21,10 @@ public enum FreshProcess {
 
     /// Runs the test `filter` names (`Suite/test`) alone in a new process and checks that
     /// exactly one test ran there and passed.
+    /// - Parameter wrapper: a command that starts the child, such as `unshare --mount` for a
+    ///   process with a mount namespace of its own; none by default.
     /// - Throws: ``CommandFailure`` with the child's output when it failed or ran no test.
-    public static func run(_ filter: String) throws {
+    public static func run(_ filter: String, wrappedIn wrapper: [String] = []) throws {
         var path = [CChar](repeating: 0, count: 4096)
         let length = readlink("/proc/self/exe", &path, path.count - 1)
         guard length > 0 else { throw CommandFailure("readlink /proc/self/exe failed") }
@@ -33,6 +35,7 @@ public enum FreshProcess {
             // end with the exit status, so that a failure comes back with what the child said.
             output = try runCommand([
                 "sh", "-c", "\"$@\" 2>&1; echo \"exit status $?\"", "sh",
+            ] + wrapper + [
                 "env", "\(marker)=1", executable, "--testing-library", "swift-testing", "--filter", filter,
             ])
         } catch {

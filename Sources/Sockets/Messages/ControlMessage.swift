@@ -54,6 +54,9 @@ public enum ControlMessage: Sendable, Equatable, CustomStringConvertible {
     /// `UDP_GRO` received: the buffer holds several coalesced datagrams of this size (the last
     /// may be shorter); needs ``SocketOption/udpReceiveOffload``.
     case receivedSegmentSize(Int)
+    /// `TCP_CM_INQ` received: how many bytes were left in the TCP receive queue after this
+    /// read; needs ``SocketOption/tcpReportUnreadBytes`` (`TCP_INQ`).
+    case tcpUnreadBytes(Int)
     /// Any other record, with its level, type and payload bytes.
     case unknown(level: Int32, type: Int32, bytes: [UInt8])
 
@@ -74,6 +77,7 @@ public enum ControlMessage: Sendable, Equatable, CustomStringConvertible {
         case .originalDestination(let address): return "ORIGDSTADDR(\(address))"
         case .segmentSize(let size): return "UDP_SEGMENT(\(size))"
         case .receivedSegmentSize(let size): return "UDP_GRO(\(size))"
+        case .tcpUnreadBytes(let count): return "TCP_CM_INQ(\(count))"
         case .unknown(let level, let type, let bytes): return "cmsg(level: \(level), type: \(type), \(bytes.count) bytes)"
         }
     }
@@ -211,7 +215,8 @@ public struct ExtendedError: Hashable, Sendable, CustomStringConvertible {
     public var code: UInt8
     /// Extra information (`ee_info`), such as the MTU for "fragmentation needed".
     public var info: UInt32
-    /// More data (`ee_data`), such as a zero-copy range.
+    /// More data (`ee_data`), such as the end of a zero-copy range (see
+    /// ``zeroCopyCompletion``).
     public var data: UInt32
     /// The node that reported the error (`SO_EE_OFFENDER`), when known.
     public var offender: SocketAddress?
@@ -238,5 +243,50 @@ public struct ExtendedError: Hashable, Sendable, CustomStringConvertible {
         if data != 0 { text += ", data \(data)" }
         if let offender { text += ", offender \(offender)" }
         return text
+    }
+}
+
+/// A `MSG_ZEROCOPY` completion: the kernel no longer needs the buffers of the zero-copy sends
+/// numbered ``first`` through ``last``, so they may be reused.
+///
+/// Each socket numbers its zero-copy sends from 0, one number per `send` (or `sendmsg`) with
+/// ``MessageFlags/zeroCopy`` that succeeded, and reports them on its error queue; consecutive
+/// completions may come as one range. The numbers are 32 bits and wrap around.
+public struct ZeroCopyCompletion: Hashable, Sendable, CustomStringConvertible {
+    /// The first send completed (`ee_info`).
+    public var first: UInt32
+    /// The last send completed (`ee_data`).
+    public var last: UInt32
+    /// Whether the kernel copied the data after all (`SO_EE_CODE_ZEROCOPY_COPIED`), as it does
+    /// for loopback and for devices without scatter-gather: zero copy then saved nothing, and
+    /// plain sends would be cheaper.
+    public var wasCopied: Bool
+
+    public init(first: UInt32, last: UInt32, wasCopied: Bool) {
+        self.first = first
+        self.last = last
+        self.wasCopied = wasCopied
+    }
+
+    /// How many sends the range covers.
+    public var count: Int { Int(last &- first) + 1 }
+
+    /// Whether the send numbered `send` is in the range (wrap-around included).
+    public func contains(_ send: UInt32) -> Bool { send &- first <= last &- first }
+
+    public var description: String {
+        "zero-copy sends \(first)...\(last) completed\(wasCopied ? " (copied)" : "")"
+    }
+}
+
+extension ExtendedError {
+    /// `SO_EE_CODE_ZEROCOPY_COPIED`, in ``code`` of a zero-copy completion.
+    static let zeroCopyCopiedCode: UInt8 = 1
+
+    /// The completion this error reports when it came from `MSG_ZEROCOPY`
+    /// (``Origin/zeroCopy``); `nil` for any other origin.
+    public var zeroCopyCompletion: ZeroCopyCompletion? {
+        guard origin == .zeroCopy else { return nil }
+        return ZeroCopyCompletion(first: info, last: data, wasCopied: code & Self.zeroCopyCopiedCode != 0)
     }
 }

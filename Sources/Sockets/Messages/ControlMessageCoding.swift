@@ -21,6 +21,7 @@ enum ControlMessageCode {
     static let ipLevel = Int32(SOL_IP)
     static let ipv6Level = Int32(SOL_IPV6)
     static let udpLevel = Int32(SOL_UDP)
+    static let tcpLevel = Int32(SOL_TCP)
 
     static let rights = Int32(SCM_RIGHTS)
     static let credentials = Int32(CSHIM_SCM_CREDENTIALS)
@@ -46,6 +47,9 @@ enum ControlMessageCode {
 
     static let udpSegment = Int32(UDP_SEGMENT)
     static let udpGRO = Int32(UDP_GRO)
+
+    /// `TCP_CM_INQ`, which has the number of the option that asks for it.
+    static let tcpUnreadBytes = Int32(TCP_INQ)
 
     /// The most descriptors one `SCM_RIGHTS` record may carry (the kernel's `SCM_MAX_FD`).
     static let maximumDescriptors = 253
@@ -136,6 +140,7 @@ extension ControlMessage {
             return address.domain == .inet6 ? (Code.ipv6Level, Code.ipv6OriginalDestination) : (Code.ipLevel, Code.ipOriginalDestination)
         case .segmentSize: return (Code.udpLevel, Code.udpSegment)
         case .receivedSegmentSize: return (Code.udpLevel, Code.udpGRO)
+        case .tcpUnreadBytes: return (Code.tcpLevel, Code.tcpUnreadBytes)
         case .unknown(let level, let type, _): return (level, type)
         }
     }
@@ -148,7 +153,7 @@ extension ControlMessage {
         case .credentials: return MemoryLayout<cshim_ucred>.size
         case .ipv4PacketInfo: return MemoryLayout<in_pktinfo>.size
         case .ipv6PacketInfo: return MemoryLayout<cshim_in6_pktinfo>.size
-        case .timeToLive, .hopLimit, .trafficClass, .receivedSegmentSize: return MemoryLayout<CInt>.size
+        case .timeToLive, .hopLimit, .trafficClass, .receivedSegmentSize, .tcpUnreadBytes: return MemoryLayout<CInt>.size
         case .typeOfService: return 1
         case .timestamp: return MemoryLayout<timespec>.size
         case .timestamping: return 3 * MemoryLayout<timespec>.size
@@ -186,6 +191,8 @@ extension ControlMessage {
             guard (-1...255).contains(tclass) else { throw invalid("a traffic class is -1...255, not \(tclass)") }
         case .receivedSegmentSize(let size):
             guard Int32(exactly: size) != nil else { throw invalid("segment size \(size) does not fit in an int") }
+        case .tcpUnreadBytes(let count):
+            guard Int32(exactly: count) != nil else { throw invalid("byte count \(count) does not fit in an int") }
         case .timestamp(let time):
             try Self.validate(time, invalid)
         case .timestamping(let software, let hardware):
@@ -230,7 +237,8 @@ extension ControlMessage {
                 ipi_addr: in_addr(s_addr: info.destinationAddress.value.bigEndian)))
         case .ipv6PacketInfo(let info):
             store(cshim_in6_pktinfo(ipi6_addr: in6_addr(info.address), ipi6_ifindex: info.interfaceIndex))
-        case .timeToLive(let value), .hopLimit(let value), .trafficClass(let value), .receivedSegmentSize(let value):
+        case .timeToLive(let value), .hopLimit(let value), .trafficClass(let value), .receivedSegmentSize(let value),
+             .tcpUnreadBytes(let value):
             store(CInt(truncatingIfNeeded: value))
         case .typeOfService(let tos):
             store(tos)
@@ -390,6 +398,8 @@ extension ControlMessage {
             decoded = .segmentSize(payload.loadUnaligned(as: UInt16.self))
         case (Code.udpLevel, Code.udpGRO):
             decoded = int32().map { .receivedSegmentSize($0) }
+        case (Code.tcpLevel, Code.tcpUnreadBytes):
+            decoded = int32().map { .tcpUnreadBytes($0) }
         default:
             decoded = nil
         }

@@ -22,7 +22,7 @@ extension SocketOption where Value == Bool {
     /// packets in flight): `TCP_THIN_LINEAR_TIMEOUTS`.
     public static var tcpThinLinearTimeouts: Self { Self(tcpLevel, TCP_THIN_LINEAR_TIMEOUTS, "TCP_THIN_LINEAR_TIMEOUTS", .bool) }
     /// Adds a `TCP_CM_INQ` control message to each `recvmsg` saying how many bytes are left
-    /// to read: `TCP_INQ`.
+    /// to read (``ControlMessage/tcpUnreadBytes(_:)``): `TCP_INQ`.
     public static var tcpReportUnreadBytes: Self { Self(tcpLevel, TCP_INQ, "TCP_INQ", .bool) }
 }
 
@@ -80,6 +80,17 @@ extension SocketOption where Value == String {
     /// with `ENOENT`: `TCP_CONGESTION`.
     public static var tcpCongestion: Self { Self(tcpLevel, TCP_CONGESTION, "TCP_CONGESTION", .name(maximumBytes: 15, "algorithm name")) }
 }
+
+extension ReadOnlySocketOption where Value == Bool {
+    /// Whether the socket runs multipath TCP: true on an ``SocketProtocol/mptcp`` socket that
+    /// has not fallen back to plain TCP, false on a TCP socket and on an MPTCP one whose peer
+    /// did not answer in MPTCP: `TCP_IS_MPTCP` (Linux 5.16; older kernels fail with
+    /// `ENOPROTOOPT`).
+    public static var tcpIsMultipath: Self { Self(tcpLevel, tcpIsMPTCP, "TCP_IS_MPTCP", .bool) }
+}
+
+/// `TCP_IS_MPTCP` from <linux/tcp.h>, newer than the C headers this builds against.
+private let tcpIsMPTCP: Int32 = 43
 
 extension ReadOnlySocketOption where Value == TCPInfo {
     /// The connection's state and statistics (`struct tcp_info`): `TCP_INFO`.
