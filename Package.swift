@@ -16,6 +16,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         // Only what Swift cannot express: macros (CMSG_*, FD_SET), headers Glibc's module lacks.
@@ -32,10 +33,15 @@ let package = Package(
             dependencies: ["SocketSyscalls", "CSocketShims", .product(name: "SystemPackage", package: "swift-system")],
             swiftSettings: strict
         ),
-        // Layer 3: the event loop and async/await sockets.
+        // Layer 3: the event loop and async/await sockets. swift-log's `Logging` (one small
+        // module, no dependencies) is where SocketServer reports the errors it cannot throw.
         .target(
             name: "SocketsAsync",
-            dependencies: ["Sockets", .product(name: "SystemPackage", package: "swift-system")],
+            dependencies: [
+                "Sockets",
+                .product(name: "SystemPackage", package: "swift-system"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strict + [.enableUpcomingFeature("NonisolatedNonsendingByDefault")]
         ),
         // Layer 4: the command-line tool.
