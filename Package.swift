@@ -11,11 +11,14 @@ let package = Package(
     products: [
         .library(name: "Sockets", targets: ["Sockets"]),
         .library(name: "SocketsAsync", targets: ["SocketsAsync"]),
+        .library(name: "SocketsServiceLifecycle", targets: ["SocketsServiceLifecycle"]),
         .executable(name: "sock", targets: ["sock"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         // Only for `swift package generate-documentation` (scripts/build-docs.sh): a command
         // plugin that no target depends on, so it adds no library to the builds of packages
         // that use this one.
@@ -36,11 +39,23 @@ let package = Package(
             dependencies: ["SocketSyscalls", "CSocketShims", .product(name: "SystemPackage", package: "swift-system")],
             swiftSettings: strict
         ),
-        // Layer 3: the event loop and async/await sockets.
+        // Layer 3: the event loop and async/await sockets. swift-log's `Logging` (one small
+        // module, no dependencies) is where SocketServer reports the errors it cannot throw.
         .target(
             name: "SocketsAsync",
-            dependencies: ["Sockets", .product(name: "SystemPackage", package: "swift-system")],
+            dependencies: [
+                "Sockets",
+                .product(name: "SystemPackage", package: "swift-system"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strict + [.enableUpcomingFeature("NonisolatedNonsendingByDefault")]
+        ),
+        // SocketServer as a swift-service-lifecycle Service: a product of its own, so that only
+        // those who run under a ServiceGroup build service-lifecycle (and its async-algorithms).
+        .target(
+            name: "SocketsServiceLifecycle",
+            dependencies: ["SocketsAsync", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
+            swiftSettings: strict
         ),
         // Layer 4: the command-line tool.
         .executableTarget(
@@ -67,6 +82,18 @@ let package = Package(
         .testTarget(
             name: "SocketsAsyncTests",
             dependencies: ["SocketsTestSupport", "SocketsAsync", "Sockets", .product(name: "SystemPackage", package: "swift-system")],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "SocketsServiceLifecycleTests",
+            dependencies: [
+                "SocketsServiceLifecycle",
+                "SocketsAsync",
+                "SocketsTestSupport",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "InMemoryLogging", package: "swift-log"),
+            ],
             swiftSettings: strict
         ),
         // Faults (loss, delay, resets, black holes in network namespaces) and hostile peers.

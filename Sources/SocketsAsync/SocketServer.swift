@@ -1,3 +1,4 @@
+public import Logging
 public import Sockets
 import SystemPackage
 import Synchronization
@@ -19,6 +20,10 @@ import Synchronization
 /// // later
 /// server.shutdown(gracePeriod: .seconds(5))
 /// ```
+///
+/// A handler's error and a failed `accept` have no caller to be thrown to: the server goes on
+/// (it closes that connection, or carries on accepting) and reports them to the `logger` given
+/// at init, if any. See ``init(on:type:loops:backlog:logger:)`` for the levels.
 public final class SocketServer: Sendable {
     /// The listening sockets, one per loop.
     public let listeners: [AsyncSocket]
@@ -31,6 +36,7 @@ public final class SocketServer: Sendable {
     }
 
     private let state = LockedValue(State())
+    private let logger: Logger?
 
     /// Opens the listening sockets.
     /// - Parameters:
@@ -38,9 +44,19 @@ public final class SocketServer: Sendable {
     ///   - type: `SocketType.stream` or `SocketType.sequencedPacket`.
     ///   - loops: the loops to serve on (one listener each); `[EventLoop.shared]` by default.
     ///   - backlog: each listener's queue of connections not yet accepted.
+    ///   - logger: where the errors that ``run(_:)`` does not throw go; `nil` (the default)
+    ///     logs nothing. A handler's error, and an `accept` failure of one incoming connection,
+    ///     are logged at `debug` (they are routine for a server: a peer that resets, a peer
+    ///     that gives up before it is accepted); an `accept` failure that stops a listener is
+    ///     logged at `error`, once per listener. Each message names the peer (or the listening
+    ///     address) and the error, such as
+    ///     `connection from 127.0.0.1:50312 failed: recv: Connection reset by peer (ECONNRESET)`.
+    ///     Neither the listeners closing at ``shutdown(gracePeriod:)`` nor cancellation is logged.
     public init(
-        on address: SocketAddress, type: SocketType = .stream, loops: [EventLoop] = [.shared], backlog: Int = 1024
+        on address: SocketAddress, type: SocketType = .stream, loops: [EventLoop] = [.shared], backlog: Int = 1024,
+        logger: Logger? = nil
     ) throws(SocketError) {
+        self.logger = logger
         guard let first = loops.first else {
             throw SocketError.invalid("SocketServer", nil, "no event loop to serve on")
         }
@@ -85,7 +101,16 @@ public final class SocketServer: Sendable {
                 } catch {
                     // A failure tied to one incoming connection does not stop the server;
                     // anything else (the task cancelled, the listener broken) does.
-                    if Self.isTransient(error) && !Task.isCancelled && !listener.isClosed { continue }
+                    let stopping = Task.isCancelled || listener.isClosed || error.isCancellation
+                    if Self.isTransient(error) && !stopping {
+                        logger?.debug("accept on \(localAddress) failed, still accepting: \(error)",
+                                      metadata: ["listener.address": "\(localAddress)"])
+                        continue
+                    }
+                    if !stopping {
+                        logger?.error("accept on \(localAddress) failed, no longer accepting there: \(error)",
+                                      metadata: ["listener.address": "\(localAddress)"])
+                    }
                     return
                 }
                 track(connection)
@@ -94,10 +119,20 @@ public final class SocketServer: Sendable {
                         self.untrack(connection)
                         try? connection.close()
                     }
-                    try? await handler(connection, peer)
+                    do {
+                        try await handler(connection, peer)
+                    } catch {
+                        self.logHandlerError(error, peer: peer)
+                    }
                 }
             }
         }
+    }
+
+    private func logHandlerError(_ error: any Error, peer: SocketAddress) {
+        // The server being stopped (its task cancelled) is not the handler failing.
+        if error is CancellationError || (error as? SocketError)?.isCancellation == true { return }
+        logger?.debug("connection from \(peer) failed: \(error)", metadata: ["connection.peer": "\(peer)"])
     }
 
     /// Accept errors that concern one connection, not the listener (as `accept(2)` lists them).
