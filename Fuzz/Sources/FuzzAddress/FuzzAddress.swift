@@ -54,13 +54,19 @@ func checkText(_ text: String) {
     }
 }
 
-/// `SocketAddress(host:port:)` with any port number: it accepts only 0...65535.
+/// `SocketAddress(host:port:)` with any host, and the text form `HOST:PORT` with any port
+/// number: the text parser accepts only 0...65535.
 func checkHostAndPort(_ bytes: UnsafeRawBufferPointer) {
     guard bytes.count >= 4 else { return }
     let port = Int(bytes.loadUnaligned(as: Int32.self))
     let host = String(decoding: bytes[4...], as: UTF8.self)
-    guard let address = try? SocketAddress(host: host, port: port) else { return }
-    guard (0...65535).contains(port), address.port == UInt16(port) else { fail("port \(port) accepted as \(address)") }
+    let text = host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+    // (A host with a `/` or a leading `@` makes the text a Unix address, which has no port.)
+    if let parsed = try? SocketAddress(text), parsed.port != nil, !(0...65535).contains(port) {
+        fail("port \(port) accepted as \(parsed)")
+    }
+    guard let address = try? SocketAddress(host: host, port: UInt16(truncatingIfNeeded: port)) else { return }
+    guard address.port == UInt16(truncatingIfNeeded: port) else { fail("port \(port) accepted as \(address)") }
     guard (try? SocketAddress(address.description)) == address else { fail("\(host):\(port) -> \(address) does not reparse") }
     checkSockaddrRoundTrip(address)
 }
