@@ -68,34 +68,32 @@ extension Syscall {
 
 extension Syscall {
     /// Runs `body` so that a `SIGPIPE` it raises in this thread (as `sendfile(2)`, `splice(2)`
-    /// and `write(2)` do on a broken pipe or socket, having no `MSG_NOSIGNAL`) is never
+    /// and `tee(2)` do on a broken pipe or socket, having no `MSG_NOSIGNAL`) is never
     /// delivered: the signal is blocked in the calling thread for the call, and one that became
-    /// pending during it is taken with `sigtimedwait(2)` before the old mask comes back. The
-    /// process's `SIGPIPE` disposition is left alone; the call still fails with `EPIPE`.
+    /// pending meanwhile is taken with `sigtimedwait(2)` before the old mask comes back (a
+    /// call that moved some bytes and then hit the broken pipe raises it too, without failing).
+    /// The process's `SIGPIPE` disposition is left alone.
     ///
-    /// A `SIGPIPE` that was already pending before the call is left pending.
-    public static func withBrokenPipeSuppressed<R, E: Error>(_ body: () throws(E) -> R) throws(E) -> R {
+    /// A thread that already blocks `SIGPIPE` is left as it is: a pending signal is its own.
+    /// Otherwise nothing can be pending before the call (it would have been delivered), so
+    /// one `sigpending` after it tells whether the call raised it.
+    public static func withBrokenPipeSuppressed<R>(_ body: () throws(Errno) -> R) throws(Errno) -> R {
         var pipeOnly = sigset_t()
         sigemptyset(&pipeOnly)
         sigaddset(&pipeOnly, SIGPIPE)
         var previousMask = sigset_t()
         pthread_sigmask(SIG_BLOCK, &pipeOnly, &previousMask)
-        let wasPending = isBrokenPipePending()
+        if sigismember(&previousMask, SIGPIPE) == 1 { return try body() }
         defer {
-            if !wasPending && isBrokenPipePending() {
+            var pending = sigset_t()
+            sigemptyset(&pending)
+            sigpending(&pending)
+            if sigismember(&pending, SIGPIPE) == 1 {
                 var none = timespec(tv_sec: 0, tv_nsec: 0)
                 while sigtimedwait(&pipeOnly, nil, &none) == -1 && errno == EINTR {}
             }
             pthread_sigmask(SIG_SETMASK, &previousMask, nil)
         }
         return try body()
-    }
-
-    /// Whether `SIGPIPE` is pending for this thread or the process: `sigpending(2)`.
-    private static func isBrokenPipePending() -> Bool {
-        var pending = sigset_t()
-        sigemptyset(&pending)
-        sigpending(&pending)
-        return sigismember(&pending, SIGPIPE) == 1
     }
 }

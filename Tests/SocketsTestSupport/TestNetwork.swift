@@ -77,7 +77,8 @@ public func onDedicatedThread<T: Sendable>(
 
 /// Runs `body` on a new thread that first moves into a new network namespace of its own
 /// (`unshare(CLONE_NEWNET)` affects the calling thread only). That namespace has only `lo`,
-/// down; it goes away when the thread ends.
+/// down; it goes away when the thread ends. Needs CAP_SYS_ADMIN: tests that call it carry
+/// `.requires(.networkNamespaces)`.
 public func inNewNetworkNamespace<T: Sendable>(_ body: @escaping @Sendable () throws -> T) throws -> T {
     try onDedicatedThread {
         let host = readNamespaceLink()
@@ -101,7 +102,8 @@ public func readNamespaceLink() -> String {
 ///
 /// Sockets are made inside it with ``enter(_:)`` or ``onThread(_:)``: a socket stays in the
 /// namespace it was created in, and can then be used from any thread. Call ``delete()`` when
-/// done (in a `defer`).
+/// done (in a `defer`). Needs CAP_SYS_ADMIN and CAP_NET_ADMIN: tests that make one carry
+/// `.requires(.networkNamespaces)` (scripts/test-unprivileged.sh shows them skipped).
 public final class NetworkNamespace: Sendable {
     public let name: String
     private static let counter = Atomic<Int>(0)

@@ -65,7 +65,7 @@ public final class SplicePipe: Sendable {
     /// - Returns: the bytes moved; 0 at the end of the file.
     public func splice(fromFile file: CInt, offset: inout Int64?, count: Int, flags: SpliceFlags = .move) throws(SocketError) -> Int {
         let count = try Socket.validLength(count, operation: "splice", limit: Int(Int32.max))
-        return try Self.splice(from: file, offset: &offset, to: writeEnd, count: count, flags: flags)
+        return try Self.splice(file: file, offset: &offset, pipeEnd: writeEnd, fileIsSource: true, count: count, flags: flags)
     }
 
     /// Moves up to `count` bytes from the pipe into a file: `splice(2)`.
@@ -78,7 +78,7 @@ public final class SplicePipe: Sendable {
     /// - Returns: the bytes moved.
     public func splice(toFile file: CInt, offset: inout Int64?, count: Int, flags: SpliceFlags = .move) throws(SocketError) -> Int {
         let count = try Socket.validLength(count, operation: "splice", limit: Int(Int32.max))
-        return try Self.splice(from: readEnd, to: file, offset: &offset, count: count, flags: flags)
+        return try Self.splice(file: file, offset: &offset, pipeEnd: readEnd, fileIsSource: false, count: count, flags: flags)
     }
 
     /// Copies up to `count` bytes from this pipe into another without consuming them:
@@ -104,36 +104,22 @@ public final class SplicePipe: Sendable {
         }
     }
 
-    private static func splice(from file: CInt, offset: inout Int64?, to end: OwnedDescriptor, count: Int, flags: SpliceFlags) throws(SocketError) -> Int {
+    /// One `splice(2)` between a file and one end of this pipe: into the pipe when
+    /// `fileIsSource`, out of it otherwise. `offset` is the file's, advanced by the bytes moved.
+    private static func splice(
+        file: CInt, offset: inout Int64?, pipeEnd end: OwnedDescriptor, fileIsSource: Bool, count: Int, flags: SpliceFlags
+    ) throws(SocketError) -> Int {
         guard end.enter() else { throw SocketError("splice", reason: .closed) }
         defer { end.leave() }
         do throws(Errno) {
-            let result: IOResult<Int>
             var position = offset ?? 0
             let hasOffset = offset != nil
-            result = try withUnsafeMutablePointer(to: &position) { (pointer) throws(Errno) in
-                try Syscall.withBrokenPipeSuppressed { () throws(Errno) in
-                    try Syscall.splice(file, hasOffset ? pointer : nil, end.fd, nil, count, flags: flags.rawValue)
-                }
-            }
-            if hasOffset { offset = position }
-            guard let moved = result.value else { throw Errno.resourceTemporarilyUnavailable }
-            return moved
-        } catch {
-            throw SocketError("splice", errno: error)
-        }
-    }
-
-    private static func splice(from end: OwnedDescriptor, to file: CInt, offset: inout Int64?, count: Int, flags: SpliceFlags) throws(SocketError) -> Int {
-        guard end.enter() else { throw SocketError("splice", reason: .closed) }
-        defer { end.leave() }
-        do throws(Errno) {
-            let result: IOResult<Int>
-            var position = offset ?? 0
-            let hasOffset = offset != nil
-            result = try withUnsafeMutablePointer(to: &position) { (pointer) throws(Errno) in
-                try Syscall.withBrokenPipeSuppressed { () throws(Errno) in
-                    try Syscall.splice(end.fd, nil, file, hasOffset ? pointer : nil, count, flags: flags.rawValue)
+            let result = try withUnsafeMutablePointer(to: &position) { (pointer) throws(Errno) in
+                let fileOffset = hasOffset ? pointer : nil
+                return try Syscall.withBrokenPipeSuppressed { () throws(Errno) in
+                    fileIsSource
+                        ? try Syscall.splice(file, fileOffset, end.fd, nil, count, flags: flags.rawValue)
+                        : try Syscall.splice(end.fd, nil, file, fileOffset, count, flags: flags.rawValue)
                 }
             }
             if hasOffset { offset = position }
